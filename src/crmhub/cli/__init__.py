@@ -1,0 +1,1 @@
+"""The ``crmhub`` command line (Typer): one module per command group."""

@@ -1,0 +1,33 @@
+"""The root ``crmhub`` command; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from crmhub import __version__
+from crmhub.cli import emulate
+
+app = typer.Typer(
+    name="crmhub",
+    help="crmhub: an open-source customer data hub for revenue teams.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(emulate.app, name="emulate")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"crmhub {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """crmhub: move account and contact data in from and out to CRMs."""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

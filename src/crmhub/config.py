@@ -1,0 +1,120 @@
+"""Settings: environment variables with the ``CRMHUB_`` prefix (pydantic-settings).
+
+* ``CRMHUB_HOME`` — the data folder (default ``./.crmhub``).
+* ``CRMHUB_DATABASE_URL`` — SQLAlchemy URL of the hub store (default: ``hub.db`` in the data folder).
+* ``CRMHUB_SECRET_KEY`` — the Fernet key that encrypts connection credentials at rest. When unset,
+  the key in ``<home>/secret.key`` is used (``crmhub init`` writes one there with mode 0600).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from pathlib import Path
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crmhub.core.errors import ConfigError
+
+SECRET_KEY_FILE = "secret.key"
+#: Values people paste from examples; refused everywhere.
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "your-secret-key", "xxx", "todo", "<secret>"}
+
+
+def _check_fernet_key(raw: str, *, origin: str) -> str:
+    value = raw.strip()
+    if value.lower() in _PLACEHOLDERS:
+        raise ConfigError(
+            f"the secret key from {origin} is a placeholder",
+            hint="remove it to let `crmhub init` generate one, or set CRMHUB_SECRET_KEY to the output of "
+            "`crmhub init --print-key`",
+        )
+    try:
+        decoded = base64.urlsafe_b64decode(value.encode("ascii"))
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        decoded = b""
+    if len(decoded) != 32:
+        raise ConfigError(
+            f"the secret key from {origin} is not a Fernet key (32 url-safe base64-encoded bytes)",
+            hint="generate one with `crmhub init --print-key`",
+        )
+    return value
+
+
+class Settings(BaseSettings):
+    """crmhub's settings; read once per process through :func:`get_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="CRMHUB_", extra="ignore")
+
+    home: Path = Path(".crmhub")
+    database_url: str | None = None
+    secret_key: SecretStr | None = None
+    #: Rows per transaction on the bulk upsert path.
+    upsert_batch_size: int = 5000
+
+    @field_validator("secret_key")
+    @classmethod
+    def _valid_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        return SecretStr(_check_fernet_key(value.get_secret_value(), origin="CRMHUB_SECRET_KEY"))
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home / 'hub.db'}"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.resolved_home / SECRET_KEY_FILE
+
+    def fernet_key(self) -> str:
+        """The secret key from the environment or the data folder; ConfigError if neither has one."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.secret_key_path
+        if not path.exists():
+            raise ConfigError(
+                f"no secret key: CRMHUB_SECRET_KEY is unset and {path} does not exist",
+                hint="run `crmhub init` to generate one",
+            )
+        return _check_fernet_key(path.read_text(encoding="ascii"), origin=str(path))
+
+
+def generate_secret_key() -> str:
+    """A fresh Fernet key (url-safe base64 of 32 random bytes)."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
+
+
+def write_secret_key(path: Path) -> str:
+    """Create ``path`` holding a new key with mode 0600; refuses to overwrite an existing key."""
+    key = generate_secret_key()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+def get_settings() -> Settings:
+    """Settings from the environment (not cached: the CLI and tests change the environment)."""
+    try:
+        return Settings()
+    except ConfigError:
+        raise
+    except ValueError as exc:  # pydantic wraps validator errors
+        cause = exc.__cause__ if isinstance(exc.__cause__, ConfigError) else None
+        for err in getattr(exc, "errors", lambda: [])():
+            ctx_err = err.get("ctx", {}).get("error")
+            if isinstance(ctx_err, ConfigError):
+                cause = ctx_err
+        if cause is not None:
+            raise cause from None
+        raise ConfigError(f"invalid settings: {exc}") from None
