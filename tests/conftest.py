@@ -74,3 +74,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # 
         yield f"sqlite:///{tmp_path / 'hub.db'}"
     else:
         yield request.getfixturevalue("postgres_schema_url")
+
+
+@pytest.fixture
+def hub(database_url: str, tmp_path):  # type: ignore[no-untyped-def]
+    """An initialised hub (built-in object types) on SQLite and on PostgreSQL."""
+    from crmhub.config import Settings
+    from crmhub.services.hub import HubService
+    from crmhub.store.database import Database
+
+    settings = Settings(home=tmp_path / "home", database_url=database_url)
+    service = HubService(Database(database_url), settings=settings)
+    service.init()
+    try:
+        yield service
+    finally:
+        service.close()

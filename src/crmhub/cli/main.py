@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from crmhub import __version__
-from crmhub.cli import emulate
+from crmhub.cli import demo, emulate, objects, records, setup
 
 app = typer.Typer(
     name="crmhub",
@@ -13,6 +13,12 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.command("init")(setup.init)
+app.command("demo")(demo.demo)
+app.add_typer(setup.db_app, name="db")
+app.add_typer(objects.objects_app, name="objects")
+app.add_typer(objects.attributes_app, name="attributes")
+app.add_typer(records.records_app, name="records")
 app.add_typer(emulate.app, name="emulate")
 
 
@@ -24,7 +30,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """crmhub: move account and contact data in from and out to CRMs."""
 

@@ -1,0 +1,44 @@
+"""What every command group shares: opening the hub, printing errors as one clear line."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from crmhub.core.errors import CrmHubError
+from crmhub.services.hub import HubService
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, *, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def user_errors(fn: F) -> F:
+    """Turn crmhub errors into one line on stderr and exit code 1 (never a traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CrmHubError as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_hub(*, ready: bool = True) -> HubService:
+    """The hub of the current settings; with ``ready`` it must be initialised and migrated."""
+    hub = HubService.open()
+    if ready:
+        hub.check_ready()
+    return hub

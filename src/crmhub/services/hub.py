@@ -1,0 +1,234 @@
+"""Use cases on the hub store, shared by the CLI, the API and the sync engine.
+
+Each method owns its transaction: it opens one, calls the store's repository functions (which never
+commit) and commits. Configuration changes write an audit event.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from crmhub.config import Settings, get_settings, write_secret_key
+from crmhub.core.errors import ConfigError
+from crmhub.core.perf import gc_paused
+from crmhub.services.builtin import BUILTIN_TYPES
+from crmhub.store import audit, migrate
+from crmhub.store import records as record_repo
+from crmhub.store import schema as schema_repo
+from crmhub.store.database import Database
+from crmhub.store.models import Attribute, ObjectType, Record
+from crmhub.store.records import PreparedBatch, Stamp, UpsertResult
+from crmhub.store.schema import AttributeSpec, TypeSchema
+
+SYSTEM_ACTOR = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class InitReport:
+    home: Path
+    database_url: str
+    created_key: bool
+    created_types: list[str]
+
+
+class HubService:
+    """The hub's use cases over one :class:`Database`."""
+
+    def __init__(self, db: Database, *, settings: Settings | None = None) -> None:
+        self.db = db
+        self.settings = settings or get_settings()
+
+    @classmethod
+    def open(cls, settings: Settings | None = None) -> HubService:
+        settings = settings or get_settings()
+        return cls(Database(settings.resolved_database_url), settings=settings)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    # Setup ---------------------------------------------------------------------------------------
+
+    def init(self) -> InitReport:
+        """Create the data folder and secret key, migrate the schema, create the built-in types."""
+        home = self.settings.resolved_home
+        home.mkdir(parents=True, exist_ok=True)
+        created_key = False
+        if self.settings.secret_key is None and not self.settings.secret_key_path.exists():
+            write_secret_key(self.settings.secret_key_path)
+            created_key = True
+        self.settings.fernet_key()  # refuses a placeholder or malformed key early
+        migrate.upgrade(self.db)
+        created: list[str] = []
+        with self.db.begin() as session:
+            existing = {ot.name for ot in schema_repo.list_object_types(session)}
+            for name, (label, description, specs) in BUILTIN_TYPES.items():
+                if name in existing:
+                    continue
+                ot = schema_repo.create_object_type(
+                    session, name=name, label=label, description=description, builtin=True
+                )
+                for spec in specs:
+                    schema_repo.add_attribute(session, ot, spec)
+                audit.record_event(
+                    session, actor=SYSTEM_ACTOR, action="create", object_kind="object_type", object_name=name
+                )
+                created.append(name)
+        return InitReport(home, self.db.url, created_key, created)
+
+    def check_ready(self) -> None:
+        """ConfigError unless ``crmhub init`` (or ``db upgrade``) has brought the schema up to date."""
+        url = self.db.engine.url
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            if not Path(url.database).exists():
+                raise ConfigError(f"there is no hub at {url.database}", hint="run `crmhub init`")
+        try:
+            current = migrate.current_revision(self.db)
+        except Exception as exc:
+            raise ConfigError(f"cannot open the hub database {self._safe_url()}: {exc}") from None
+        if current is None:
+            raise ConfigError(f"the hub database {self._safe_url()} is empty", hint="run `crmhub init`")
+        if current != migrate.head_revision():
+            raise ConfigError(
+                f"the hub database is at schema revision {current}, this crmhub needs {migrate.head_revision()}",
+                hint="run `crmhub db upgrade`",
+            )
+
+    def _safe_url(self) -> str:
+        return self.db.engine.url.render_as_string(hide_password=True)
+
+    # Object types and attributes -----------------------------------------------------------------
+
+    def object_types(self) -> list[ObjectType]:
+        with self.db.read() as session:
+            return schema_repo.list_object_types(session)
+
+    def object_type(self, name: str) -> ObjectType:
+        with self.db.read() as session:
+            return schema_repo.get_object_type(session, name)
+
+    def schema(self, name: str) -> TypeSchema:
+        with self.db.read() as session:
+            return schema_repo.load_schema(session, name)
+
+    def define_object_type(
+        self,
+        name: str,
+        *,
+        label: str | None = None,
+        description: str = "",
+        attributes: Sequence[AttributeSpec] = (),
+        actor: str = SYSTEM_ACTOR,
+    ) -> ObjectType:
+        with self.db.begin() as session:
+            ot = schema_repo.create_object_type(session, name=name, label=label, description=description)
+            for spec in attributes:
+                schema_repo.add_attribute(session, ot, spec)
+            audit.record_event(
+                session,
+                actor=actor,
+                action="create",
+                object_kind="object_type",
+                object_name=name,
+                details={"attributes": [s.name for s in attributes]},
+            )
+            return ot
+
+    def add_attribute(self, object_type: str, spec: AttributeSpec, *, actor: str = SYSTEM_ACTOR) -> Attribute:
+        with self.db.begin() as session:
+            ot = schema_repo.get_object_type(session, object_type)
+            attribute = schema_repo.add_attribute(session, ot, spec)
+            audit.record_event(
+                session,
+                actor=actor,
+                action="create",
+                object_kind="attribute",
+                object_name=f"{object_type}.{spec.name}",
+                details={"type": attribute.type, "category": attribute.category},
+            )
+            return attribute
+
+    # Records -------------------------------------------------------------------------------------
+
+    def upsert(
+        self,
+        object_type: str | TypeSchema,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        stamp: Stamp = Stamp(),
+        source_times: Iterable[datetime | str | None] | None = None,
+        match: str = "key",
+        most_recent: bool = False,
+        create: bool = True,
+        batch_size: int | None = None,
+    ) -> UpsertResult:
+        """Upsert rows in batches, one transaction per batch; returns the outcome of every row."""
+        schema = object_type if isinstance(object_type, TypeSchema) else self.schema(object_type)
+        size = batch_size or self.settings.upsert_batch_size
+        row_iter = iter(rows)
+        time_iter = iter(source_times) if source_times is not None else None
+
+        def next_batch() -> PreparedBatch | None:
+            batch = list(islice(row_iter, size))
+            if not batch:
+                return None
+            times = list(islice(time_iter, len(batch))) if time_iter is not None else None
+            return record_repo.prepare_batch(schema, batch, source_times=times, match=match)
+
+        total = UpsertResult()
+        offset = 0
+        # Coercion of batch N+1 (pure Python) runs in a helper thread while batch N is merged and
+        # written; the database driver releases the GIL while it waits, so the two overlap.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmhub-prepare") as pool, gc_paused():
+            ahead: Future[PreparedBatch | None] = pool.submit(next_batch)
+            while (prepared := ahead.result()) is not None:
+                ahead = pool.submit(next_batch)
+                with self.db.begin() as session:
+                    result = record_repo.apply_batch(
+                        session, schema, prepared, stamp=stamp, most_recent=most_recent, create=create
+                    )
+                total.extend(result, offset)
+                offset += prepared.size
+        return total
+
+    def get_record(self, hub_id: str) -> Record:
+        with self.db.read() as session:
+            return record_repo.get_record(session, hub_id)
+
+    def find_record(self, object_type: str, key: Any) -> Record | None:
+        with self.db.read() as session:
+            return record_repo.find_by_key(session, schema_repo.load_schema(session, object_type), key)
+
+    def list_records(
+        self,
+        object_type: str,
+        *,
+        where: Mapping[str, Any] | None = None,
+        limit: int = 50,
+        after: str | None = None,
+        include_deleted: bool = False,
+    ) -> list[Record]:
+        with self.db.read() as session:
+            schema = schema_repo.load_schema(session, object_type)
+            return record_repo.list_records(
+                session, schema, where=where, limit=limit, after=after, include_deleted=include_deleted
+            )
+
+    def count_records(self, object_type: str) -> int:
+        with self.db.read() as session:
+            return record_repo.count_records(session, schema_repo.load_schema(session, object_type))
+
+    def soft_delete(self, hub_ids: Sequence[str]) -> int:
+        with self.db.begin() as session:
+            return record_repo.soft_delete(session, hub_ids)
+
+
+def secret_key_mode(path: Path) -> int:
+    """The permission bits of the secret key file (for tests and `crmhub init` output)."""
+    return os.stat(path).st_mode & 0o777

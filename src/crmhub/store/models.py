@@ -1,0 +1,183 @@
+"""The hub's tables (SQLAlchemy 2 declarative). One base, one naming convention, aware UTC times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from crmhub.core.clock import utcnow
+from crmhub.store.types import JSONDoc, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class AttributeType(StrEnum):
+    """The value types of attributes (the same names as ``crmhub.expr.ValueType``)."""
+
+    TEXT = "text"
+    NUMBER = "number"
+    CURRENCY = "currency"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    FOREIGN_KEY = "foreign_key"
+    MULTI_TEXT = "multi_text"
+
+
+class AttributeCategory(StrEnum):
+    """Where an attribute's values come from / what they describe."""
+
+    FIRMOGRAPHICS = "firmographics"
+    TECHNOGRAPHICS = "technographics"
+    SCORES = "scores"
+    CRM = "crm"
+    CALCULATED = "calculated"
+    CSV = "csv"
+    JOURNEY_STAGE = "journey_stage"
+    SEGMENT = "segment"
+    SYSTEM = "system"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONDoc}
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ObjectType(TimestampMixin, Base):
+    """A kind of hub record: account, contact, user, or one defined at run time."""
+
+    __tablename__ = "object_type"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    label: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    attributes: Mapped[list[Attribute]] = relationship(
+        back_populates="object_type", cascade="all, delete-orphan", order_by="Attribute.id"
+    )
+
+
+class Attribute(TimestampMixin, Base):
+    """A typed field of an object type."""
+
+    __tablename__ = "attribute"
+    __table_args__ = (UniqueConstraint("object_type_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    object_type_id: Mapped[int] = mapped_column(ForeignKey("object_type.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    label: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(20))
+    is_key: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Keys compared case-insensitively (contact email); stored keys are lower-cased.
+    case_insensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: For foreign keys: the name of the object type the value points at.
+    fk_target: Mapped[str | None] = mapped_column(String(63), default=None)
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: The job that created it (None for built-in and hand-made attributes).
+    created_by_job: Mapped[str | None] = mapped_column(String(64), default=None)
+
+    object_type: Mapped[ObjectType] = relationship(back_populates="attributes")
+
+
+class Record(Base):
+    """One hub record. ``values`` holds attribute → canonical JSON value; ``stamps`` the lineage.
+
+    ``stamps`` is ``{"_": [source_time, job, run], "<attribute>": [source_time, job, run], …}``: the
+    ``"_"`` entry is the stamp of every attribute without an entry of its own, so a record written
+    whole by one run carries one stamp, not twenty.
+    """
+
+    __tablename__ = "record"
+    __table_args__ = (
+        UniqueConstraint("object_type_id", "key"),
+        Index("ix_record_object_type_id_updated_at", "object_type_id", "updated_at"),
+    )
+
+    hub_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    object_type_id: Mapped[int] = mapped_column(ForeignKey("object_type.id", ondelete="CASCADE"))
+    #: The normalised key value (lower-cased for case-insensitive keys); None for key-less types.
+    key: Mapped[str | None] = mapped_column(String(512))
+    values: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    stamps: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Connection(TimestampMixin, Base):
+    """A configured, authenticated link to one CRM org/portal or file location."""
+
+    __tablename__ = "connection"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(127), unique=True)
+    kind: Mapped[str] = mapped_column(String(31))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    #: Fernet token of the JSON credentials; never returned in plain text by a listing.
+    credentials: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    status: Mapped[str] = mapped_column(String(31), default="untested")
+    status_message: Mapped[str] = mapped_column(Text, default="")
+
+
+class Link(Base):
+    """Cross-reference of one hub record and one remote record."""
+
+    __tablename__ = "link"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "remote_object", "remote_id"),
+        UniqueConstraint("hub_id", "connection_id", "remote_object"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hub_id: Mapped[str] = mapped_column(ForeignKey("record.hub_id", ondelete="CASCADE"))
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"))
+    remote_object: Mapped[str] = mapped_column(String(127))
+    remote_id: Mapped[str] = mapped_column(String(255))
+    last_received_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    last_sent_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    last_received_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Append-only log of configuration changes: who, what, when."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(63))
+    object_kind: Mapped[str] = mapped_column(String(63))
+    object_name: Mapped[str] = mapped_column(String(255))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)

@@ -1,0 +1,519 @@
+"""Hub records: the bulk upsert (by key or hub id, merged per attribute with stamps), reads, soft-delete.
+
+The upsert is the hub's hot path, so it works on plain tuples and driver-level SQL:
+
+1. coerce every value to its attribute's canonical form (a bad value fails only its record);
+2. read the batch's existing records in one query;
+3. merge per attribute — optionally keeping the newer value by source time — and classify each
+   record as created / updated / unchanged / ignored / failed;
+4. write only what changed: ``executemany`` on SQLite, ``COPY`` (+ an ``UPDATE … FROM`` a staging
+   table) on PostgreSQL.
+
+Writers of one object type are serialised (SQLite: the ``BEGIN IMMEDIATE`` write lock;
+PostgreSQL: a transaction-scoped advisory lock), so read-merge-write never loses a concurrent update.
+Functions here take the caller's session and never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
+from crmhub.core.clock import utcnow
+from crmhub.core.errors import NotFoundError
+from crmhub.core.ids import new_hub_ids
+from crmhub.core.values import COERCERS, CoercionError, describe_value, format_datetime
+from crmhub.store.models import Record
+from crmhub.store.schema import TypeSchema
+from crmhub.store.types import sqlite_timestamp
+
+#: Namespace of the advisory locks that serialise writers per object type on PostgreSQL.
+_PG_LOCK_NAMESPACE = 0x6372_6D68  # "crmh"
+_MISSING = object()
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    IGNORED = "ignored"  # new record while creation is off
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """Who writes: the job and run behind an upsert (both optional for hand-made writes)."""
+
+    job: str | None = None
+    run: str | None = None
+
+
+@dataclass(slots=True)
+class RecordResult:
+    """What happened to one input row."""
+
+    index: int
+    status: Outcome
+    hub_id: str | None = None
+    key: str | None = None
+    attribute: str | None = None
+    value: Any = None
+    error: str | None = None
+    changed: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class UpsertResult:
+    results: list[RecordResult] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        counts = {o.value: 0 for o in Outcome}
+        for r in self.results:
+            counts[r.status.value] += 1
+        return counts
+
+    @property
+    def failed(self) -> list[RecordResult]:
+        return [r for r in self.results if r.status is Outcome.FAILED]
+
+    def extend(self, other: UpsertResult, offset: int) -> None:
+        for r in other.results:
+            r.index += offset
+            self.results.append(r)
+
+
+def _source_time_text(value: datetime | str | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    return COERCERS["datetime"](value)  # type: ignore[no-any-return]
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch with every value coerced and every row keyed; made without touching the database."""
+
+    size: int
+    match: str
+    results: list[RecordResult | None]
+    #: ident (normalised key or hub id) → the rows naming it, in input order: (index, values, source time)
+    pending: dict[str, list[tuple[int, dict[str, Any], str | None]]]
+
+
+def prepare_batch(
+    schema: TypeSchema,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    source_times: Sequence[datetime | str | None] | None = None,
+    match: str = "key",
+) -> PreparedBatch:
+    """Coerce and key one batch. Pure CPU work, so a caller may run it ahead in another thread."""
+    if match not in ("key", "hub_id"):
+        raise ValueError(f"match must be 'key' or 'hub_id', not {match!r}")
+    if match == "key" and schema.key is None:
+        raise NotFoundError(f"object type {schema.name!r} has no key attribute; upsert by hub_id instead")
+    results: list[RecordResult | None] = [None] * len(rows)
+    pending: dict[str, list[tuple[int, dict[str, Any], str | None]]] = {}
+    coercers = schema.coercers
+    key_attr = schema.key
+    by_key = match == "key"
+    name = schema.name
+
+    for i, row in enumerate(rows):
+        bad: tuple[str, Any, str] | None = None
+        try:
+            # Fast path: one comprehension; any problem falls back to the loop that names it.
+            vals: dict[str, Any] = {attr: coercers[attr](raw) for attr, raw in row.items()}
+        except (KeyError, CoercionError):
+            vals = {}
+            for attr, raw in row.items():
+                if attr == "hub_id":
+                    continue
+                coerce = coercers.get(attr)
+                if coerce is None:
+                    bad = (attr, raw, f"unknown attribute {attr!r} (define it first)")
+                    break
+                try:
+                    vals[attr] = coerce(raw)
+                except CoercionError as exc:
+                    bad = (attr, raw, f"attribute {attr!r} {exc}, got {describe_value(raw)}")
+                    break
+        if by_key:
+            ident = schema.normalise_key(vals.get(key_attr)) if key_attr in vals else None
+        else:
+            raw_id = row.get("hub_id")
+            ident = raw_id if isinstance(raw_id, str) and raw_id else None
+        if bad is not None:
+            attr, raw, msg = bad
+            results[i] = RecordResult(
+                i,
+                Outcome.FAILED,
+                key=ident,
+                attribute=attr,
+                value=raw,
+                error=f"{name} {ident or f'row {i}'}: {msg}",
+            )
+            continue
+        if ident is None:
+            what = f"key attribute {key_attr!r}" if by_key else "'hub_id'"
+            results[i] = RecordResult(
+                i,
+                Outcome.FAILED,
+                attribute=key_attr if by_key else "hub_id",
+                error=f"{name} row {i}: {what} is missing or empty",
+            )
+            continue
+        try:
+            st = _source_time_text(source_times[i]) if source_times is not None else None
+        except CoercionError as exc:
+            results[i] = RecordResult(
+                i, Outcome.FAILED, key=ident, error=f"{name} {ident}: source time {exc}"
+            )
+            continue
+        bucket = pending.get(ident)
+        if bucket is None:
+            pending[ident] = [(i, vals, st)]
+        else:
+            bucket.append((i, vals, st))
+
+    return PreparedBatch(len(rows), match, results, pending)
+
+
+def upsert_records(
+    session: Session,
+    schema: TypeSchema,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    stamp: Stamp = Stamp(),
+    source_times: Sequence[datetime | str | None] | None = None,
+    match: str = "key",
+    most_recent: bool = False,
+    create: bool = True,
+    now: datetime | None = None,
+) -> UpsertResult:
+    """Upsert one batch of rows (attribute → value) into ``schema``'s object type.
+
+    ``match="key"`` finds existing records by the key attribute (case-insensitively where the key
+    says so); ``match="hub_id"`` by a ``hub_id`` entry in each row (never creating). With
+    ``most_recent`` an attribute keeps its stored value when its stamp's source time is newer than
+    the row's source time. A ``None`` value removes the attribute. Rows naming the same record
+    apply in order.
+    """
+    prepared = prepare_batch(schema, rows, source_times=source_times, match=match)
+    return apply_batch(
+        session, schema, prepared, stamp=stamp, most_recent=most_recent, create=create, now=now
+    )
+
+
+def apply_batch(
+    session: Session,
+    schema: TypeSchema,
+    prepared: PreparedBatch,
+    *,
+    stamp: Stamp = Stamp(),
+    most_recent: bool = False,
+    create: bool = True,
+    now: datetime | None = None,
+) -> UpsertResult:
+    """Merge a prepared batch with what the hub holds and write what changed (see upsert_records)."""
+    now = now or utcnow()
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.connection().exec_driver_sql(
+            "SELECT pg_advisory_xact_lock(%s, %s)", (_PG_LOCK_NAMESPACE, schema.id)
+        )
+    results = prepared.results
+    pending = prepared.pending
+    by_key = prepared.match == "key"
+    name = schema.name
+
+    existing = _fetch_existing(session, schema, list(pending), by_key=by_key, dialect=dialect)
+    entry_base = [None, stamp.job, stamp.run]
+    inserts: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
+    updates: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    new_ids = iter(new_hub_ids(sum(1 for k in pending if k not in existing))) if create else iter(())
+
+    for ident, items in pending.items():
+        current = existing.get(ident)
+        if current is None and not by_key:
+            for i, _vals, _st in items:
+                results[i] = RecordResult(
+                    i,
+                    Outcome.FAILED,
+                    key=ident,
+                    attribute="hub_id",
+                    error=f"{name}: no record with hub id {ident!r}",
+                )
+            continue
+        if current is None:
+            if not create:
+                for i, _vals, _st in items:
+                    results[i] = RecordResult(i, Outcome.IGNORED, key=ident)
+                continue
+            i, vals, st = items[0]
+            entry = [st, stamp.job, stamp.run] if st is not None else entry_base
+            values = {k: v for k, v in vals.items() if v is not None}
+            hub_id = next(new_ids)
+            current = (hub_id, values, {"_": entry}, False)
+            created_new = True
+            results[i] = RecordResult(i, Outcome.CREATED, hub_id=hub_id, key=ident, changed=tuple(values))
+            rest = items[1:]
+        else:
+            created_new = False
+            rest = items
+        hub_id, values, stamps, deleted = current
+        revive = deleted  # a soft-deleted record named again comes back (an update even if equal)
+        dirty = False
+        for i, vals, st in rest:
+            if not revive and not most_recent and {a: values.get(a) for a in vals} == vals:
+                # Nothing differs (a None in vals means "absent", which .get() also yields).
+                results[i] = RecordResult(i, Outcome.UNCHANGED, hub_id=hub_id, key=ident)
+                continue
+            entry = [st, stamp.job, stamp.run] if st is not None else entry_base
+            new_values = dict(values)
+            changed: list[str] = []
+            for attr, v in vals.items():
+                if most_recent and st is not None and attr in new_values:
+                    # Only a value that exists has a stamp to defend.
+                    old_stamp = stamps.get(attr) or stamps.get("_")
+                    if old_stamp and old_stamp[0] and old_stamp[0] > st:
+                        continue
+                if v is None:
+                    if attr in new_values:
+                        del new_values[attr]
+                        changed.append(attr)
+                elif new_values.get(attr, _MISSING) != v:
+                    new_values[attr] = v
+                    changed.append(attr)
+            if changed or revive:
+                stamps = _restamp(stamps, new_values, changed, entry)
+                values = new_values
+                # A later row for a record this batch creates counts as an update of it.
+                results[i] = RecordResult(
+                    i, Outcome.UPDATED, hub_id=hub_id, key=ident, changed=tuple(changed)
+                )
+                dirty = True
+            else:
+                results[i] = RecordResult(i, Outcome.UNCHANGED, hub_id=hub_id, key=ident)
+        if created_new:
+            inserts.append((hub_id, ident, values, stamps))
+        elif dirty:
+            updates[hub_id] = (values, stamps)
+
+    if inserts:
+        _insert(session, schema, inserts, now=now, dialect=dialect, by_key=by_key)
+    if updates:
+        _update(session, updates, now=now, dialect=dialect)
+    return UpsertResult([r for r in results if r is not None])
+
+
+def _restamp(
+    stamps: dict[str, Any], values: dict[str, Any], changed: list[str], entry: list[Any]
+) -> dict[str, Any]:
+    if len(changed) >= len(values) and all(a in changed for a in values):
+        return {"_": entry}
+    new = {k: v for k, v in stamps.items() if k == "_" or k in values}
+    for attr in changed:
+        if attr in values:
+            new[attr] = entry
+    return new
+
+
+def _fetch_existing(
+    session: Session, schema: TypeSchema, idents: list[str], *, by_key: bool, dialect: str
+) -> dict[str, tuple[str, dict[str, Any], dict[str, Any], bool]]:
+    """Existing records of a batch: ident → (hub_id, values, stamps, is_deleted)."""
+    found: dict[str, tuple[str, dict[str, Any], dict[str, Any], bool]] = {}
+    if not idents:
+        return found
+    # Driver-level cursor: this query returns up to a whole batch and runs once per batch.
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    column = "key" if by_key else "hub_id"
+    loads = orjson.loads
+    rows: list[Any] = []
+    if dialect == "postgresql":
+        sql = (
+            f'SELECT hub_id, {column}, "values"::text, stamps::text, deleted_at IS NOT NULL '  # noqa: S608 - column is one of two names
+            f"FROM record WHERE object_type_id = %s AND {column} = ANY(%s)"
+        )
+        cursor.execute(sql, (schema.id, idents))
+        rows = cursor.fetchall()
+    else:
+        for start in range(0, len(idents), 5000):
+            chunk = idents[start : start + 5000]
+            marks = ",".join("?" * len(chunk))
+            sql = (
+                f'SELECT hub_id, {column}, "values", stamps, deleted_at IS NOT NULL '  # noqa: S608 - placeholders only
+                f"FROM record WHERE object_type_id = ? AND {column} IN ({marks})"
+            )
+            cursor.execute(sql, (schema.id, *chunk))
+            rows.extend(cursor.fetchall())
+    cursor.close()
+    for hub_id, ident, values, stamps, deleted in rows:
+        found[ident] = (hub_id, loads(values), loads(stamps), bool(deleted))
+    return found
+
+
+def _insert(
+    session: Session,
+    schema: TypeSchema,
+    rows: list[tuple[str, str, dict[str, Any], dict[str, Any]]],
+    *,
+    now: datetime,
+    dialect: str,
+    by_key: bool,
+) -> None:
+    dumps = orjson.dumps
+    conn = session.connection()
+    if dialect == "postgresql":
+        raw = conn.connection.driver_connection
+        with (
+            raw.cursor() as cur,
+            cur.copy(  # type: ignore[union-attr]
+                'COPY record (hub_id, object_type_id, key, "values", stamps, created_at, updated_at) FROM STDIN'
+            ) as copy,
+        ):
+            ot = schema.id
+            for hub_id, key, values, stamps in rows:
+                copy.write_row((hub_id, ot, key, dumps(values).decode(), dumps(stamps).decode(), now, now))
+        return
+    ts = sqlite_timestamp(now)
+    ot = schema.id
+    conn.exec_driver_sql(
+        'INSERT INTO record (hub_id, object_type_id, key, "values", stamps, created_at, updated_at) '
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(h, ot, k, dumps(v).decode(), dumps(s).decode(), ts, ts) for h, k, v, s in rows],
+    )
+
+
+def _update(
+    session: Session, rows: dict[str, tuple[dict[str, Any], dict[str, Any]]], *, now: datetime, dialect: str
+) -> None:
+    dumps = orjson.dumps
+    conn = session.connection()
+    if dialect == "postgresql":
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute(
+                'CREATE TEMP TABLE IF NOT EXISTS _record_update (hub_id text PRIMARY KEY, "values" jsonb, stamps jsonb) '
+                "ON COMMIT DELETE ROWS"
+            )
+            with cur.copy('COPY _record_update (hub_id, "values", stamps) FROM STDIN') as copy:
+                for hub_id, (values, stamps) in rows.items():
+                    copy.write_row((hub_id, dumps(values).decode(), dumps(stamps).decode()))
+            cur.execute(
+                'UPDATE record AS r SET "values" = u."values", stamps = u.stamps, updated_at = %s, deleted_at = NULL '
+                "FROM _record_update AS u WHERE r.hub_id = u.hub_id",
+                (now,),
+            )
+            cur.execute("DELETE FROM _record_update")
+        return
+    ts = sqlite_timestamp(now)
+    conn.exec_driver_sql(
+        'UPDATE record SET "values" = ?, stamps = ?, updated_at = ?, deleted_at = NULL WHERE hub_id = ?',
+        [(dumps(v).decode(), dumps(s).decode(), ts, h) for h, (v, s) in rows.items()],
+    )
+
+
+# Reads ------------------------------------------------------------------------------------------
+
+
+def get_record(session: Session, hub_id: str, *, include_deleted: bool = False) -> Record:
+    record = session.get(Record, hub_id)
+    if record is None or (record.deleted_at is not None and not include_deleted):
+        raise NotFoundError(
+            f"no record with hub id {hub_id!r}", hint="list records with `crmhub records list`"
+        )
+    return record
+
+
+def find_by_key(session: Session, schema: TypeSchema, key: Any) -> Record | None:
+    ident = schema.normalise_key(key)
+    if ident is None:
+        return None
+    return session.scalar(select(Record).where(Record.object_type_id == schema.id, Record.key == ident))
+
+
+def _equality_filters(stmt: Select[Any], schema: TypeSchema, where: Mapping[str, Any]) -> Select[Any]:
+    for attr, raw in where.items():
+        if attr not in schema.types:
+            raise NotFoundError(
+                f"object type {schema.name!r} has no attribute {attr!r}",
+                hint="known attributes: " + ", ".join(sorted(schema.types)),
+            )
+        try:
+            value = schema.coercers[attr](raw)
+        except CoercionError as exc:
+            raise NotFoundError(f"filter {attr}={describe_value(raw)}: attribute {attr!r} {exc}") from None
+        element = Record.values[attr]
+        type_ = schema.types[attr]
+        if value is None:
+            stmt = stmt.where(element.as_string().is_(None))
+        elif type_ in ("number", "currency"):
+            stmt = stmt.where(element.as_float() == float(value))
+        elif type_ == "boolean":
+            stmt = stmt.where(element.as_boolean() == value)
+        elif type_ == "multi_text":
+            raise NotFoundError(f"attribute {attr!r} is multi-valued; equality filters take single values")
+        else:
+            stmt = stmt.where(element.as_string() == value)
+    return stmt
+
+
+def list_records(
+    session: Session,
+    schema: TypeSchema,
+    *,
+    where: Mapping[str, Any] | None = None,
+    limit: int = 50,
+    after: str | None = None,
+    include_deleted: bool = False,
+) -> list[Record]:
+    """Records of one object type in hub id order; ``after`` pages by hub id (keyset pagination)."""
+    stmt = select(Record).where(Record.object_type_id == schema.id)
+    if not include_deleted:
+        stmt = stmt.where(Record.deleted_at.is_(None))
+    if where:
+        stmt = _equality_filters(stmt, schema, where)
+    if after:
+        stmt = stmt.where(Record.hub_id > after)
+    return list(session.scalars(stmt.order_by(Record.hub_id).limit(limit)))
+
+
+def count_records(session: Session, schema: TypeSchema, *, include_deleted: bool = False) -> int:
+    stmt = select(func.count()).select_from(Record).where(Record.object_type_id == schema.id)
+    if not include_deleted:
+        stmt = stmt.where(Record.deleted_at.is_(None))
+    return int(session.scalar(stmt) or 0)
+
+
+def soft_delete(session: Session, hub_ids: Sequence[str], *, now: datetime | None = None) -> int:
+    """Mark records deleted (they keep their values and links); returns how many changed."""
+    if not hub_ids:
+        return 0
+    now = now or utcnow()
+    result = session.execute(
+        update(Record)
+        .where(Record.hub_id.in_(list(hub_ids)), Record.deleted_at.is_(None))
+        .values(deleted_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def stamp_of(record: Record, attribute: str) -> dict[str, Any] | None:
+    """The lineage of one attribute's value: source time, job and run that set it."""
+    if attribute not in record.values:
+        return None
+    entry = record.stamps.get(attribute) or record.stamps.get("_")
+    if not entry:
+        return None
+    source_time, job, run = entry
+    return {"source_time": source_time, "job": job, "run": run}

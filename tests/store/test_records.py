@@ -1,0 +1,186 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from crmhub.core.errors import NotFoundError
+from crmhub.store.records import Outcome, Stamp, stamp_of
+
+
+def _statuses(result) -> list[str]:
+    return [r.status.value for r in result.results]
+
+
+def test_given_new_rows_when_upserted_then_records_are_created_with_typed_values(hub) -> None:
+    result = hub.upsert(
+        "account",
+        [
+            {"account_id": "A-1", "name": "Acme", "employees": "1200", "annual_revenue": 1.5e6,
+             "products": "CRM; Billing;", "website": "https://acme.example"},
+        ],
+        stamp=Stamp(job="job-1", run="run-1"),
+    )
+    assert _statuses(result) == ["created"]
+    record = hub.find_record("account", "A-1")
+    assert record is not None
+    assert record.values == {"account_id": "A-1", "name": "Acme", "employees": 1200, "annual_revenue": 1500000.0,
+                             "products": ["CRM", "Billing"], "website": "https://acme.example"}
+    assert stamp_of(record, "name") == {"source_time": None, "job": "job-1", "run": "run-1"}
+    assert record.created_at.tzinfo is not None
+
+
+def test_given_the_same_batch_twice_when_upserted_then_the_second_changes_nothing(hub) -> None:
+    rows = [{"account_id": f"A-{i}", "name": f"Company {i}", "employees": i} for i in range(50)]
+    first = hub.upsert("account", rows)
+    before = {r.hub_id: (r.values, r.stamps, r.updated_at) for r in hub.list_records("account", limit=100)}
+    second = hub.upsert("account", rows, stamp=Stamp(job="other"))
+    after = {r.hub_id: (r.values, r.stamps, r.updated_at) for r in hub.list_records("account", limit=100)}
+    assert first.counts()["created"] == 50
+    assert second.counts() == {"created": 0, "updated": 0, "unchanged": 50, "ignored": 0, "failed": 0}
+    assert before == after
+
+
+def test_given_a_changed_attribute_when_upserted_then_only_it_gets_the_new_stamp(hub) -> None:
+    hub.upsert("account", [{"account_id": "A-1", "name": "Acme", "industry": "Retail"}], stamp=Stamp("j1", "r1"))
+    result = hub.upsert("account", [{"account_id": "A-1", "name": "Acme Corp", "industry": "Retail"}],
+                        stamp=Stamp("j2", "r2"))
+    assert _statuses(result) == ["updated"]
+    assert result.results[0].changed == ("name",)
+    record = hub.find_record("account", "A-1")
+    assert record.values["name"] == "Acme Corp"
+    assert stamp_of(record, "name")["run"] == "r2"
+    assert stamp_of(record, "industry")["run"] == "r1"
+
+
+def test_given_a_bad_value_when_upserted_then_that_record_fails_by_name_and_the_rest_are_written(hub) -> None:
+    rows = [
+        {"account_id": "A-1", "name": "Good"},
+        {"account_id": "A-2", "name": "Bad", "employees": "many"},
+        {"account_id": "A-3", "name": "Bad date", "products": {"not": "a list"}},
+        {"name": "No key"},
+        {"account_id": "A-5", "colour": "blue"},
+        {"account_id": "A-6", "name": "Also good"},
+    ]
+    result = hub.upsert("account", rows)
+    assert _statuses(result) == ["created", "failed", "failed", "failed", "failed", "created"]
+    bad = result.results[1]
+    assert (bad.key, bad.attribute, bad.value) == ("A-2", "employees", "many")
+    assert bad.error == "account A-2: attribute 'employees' expects a number, got 'many'"
+    assert "products" in result.results[2].error
+    assert "key attribute 'account_id' is missing" in result.results[3].error
+    assert "unknown attribute 'colour'" in result.results[4].error
+    assert hub.count_records("account") == 2
+
+
+def test_given_emails_differing_in_case_when_upserted_then_they_are_one_contact(hub) -> None:
+    hub.upsert("contact", [{"email": "Ada@Example.COM", "first_name": "Ada"}])
+    result = hub.upsert("contact", [{"email": "ada@example.com", "last_name": "Lovelace"}])
+    assert _statuses(result) == ["updated"]
+    assert hub.count_records("contact") == 1
+    record = hub.find_record("contact", "ADA@example.com")
+    assert record.values["first_name"] == "Ada" and record.values["last_name"] == "Lovelace"
+
+
+def test_given_account_ids_differing_in_case_then_they_are_different_accounts(hub) -> None:
+    hub.upsert("account", [{"account_id": "001abc", "name": "x"}, {"account_id": "001ABC", "name": "y"}])
+    assert hub.count_records("account") == 2
+
+
+def test_given_unicode_and_long_text_when_stored_then_they_round_trip(hub) -> None:
+    long_text = "Ünïcødé ✓ 日本語 🚀 " * 5000
+    name = "Société Générale — 株式会社 \"quoted\" 'single' \\ backslash \n newline \t tab"
+    hub.upsert("account", [{"account_id": "Ü-1", "name": name, "description": long_text}])
+    record = hub.find_record("account", "Ü-1")
+    assert record.values["name"] == name
+    assert record.values["description"] == long_text
+
+
+def test_given_most_recent_wins_when_an_older_source_value_arrives_then_the_newer_one_stays(hub) -> None:
+    new, old = datetime(2024, 5, 2, tzinfo=UTC), datetime(2024, 5, 1, tzinfo=UTC)
+    hub.upsert("account", [{"account_id": "A-1", "industry": "Banking"}], source_times=[new], most_recent=True)
+    result = hub.upsert("account", [{"account_id": "A-1", "industry": "Retail", "name": "Acme"}],
+                        source_times=[old], most_recent=True)
+    record = hub.find_record("account", "A-1")
+    assert record.values["industry"] == "Banking"  # older value lost
+    assert record.values["name"] == "Acme"  # attribute had no stamp yet: taken
+    assert result.results[0].changed == ("name",)
+    newer = datetime(2024, 5, 3, tzinfo=UTC)
+    hub.upsert("account", [{"account_id": "A-1", "industry": "Energy"}], source_times=[newer], most_recent=True)
+    assert hub.find_record("account", "A-1").values["industry"] == "Energy"
+
+
+def test_given_creation_off_when_new_rows_arrive_then_they_are_ignored_and_existing_ones_updated(hub) -> None:
+    hub.upsert("account", [{"account_id": "A-1", "name": "x"}])
+    result = hub.upsert("account", [{"account_id": "A-1", "name": "y"}, {"account_id": "A-2", "name": "z"}],
+                        create=False)
+    assert _statuses(result) == ["updated", "ignored"]
+    assert hub.count_records("account") == 1
+
+
+def test_given_rows_matched_by_hub_id_then_they_update_and_unknown_ids_fail(hub) -> None:
+    created = hub.upsert("account", [{"account_id": "A-1", "name": "x"}])
+    hub_id = created.results[0].hub_id
+    result = hub.upsert("account", [{"hub_id": hub_id, "name": "renamed"}, {"hub_id": "01UNKNOWN", "name": "z"}],
+                        match="hub_id")
+    assert _statuses(result) == ["updated", "failed"]
+    assert "no record with hub id" in result.results[1].error
+    assert hub.get_record(hub_id).values["name"] == "renamed"
+
+
+def test_given_one_record_twice_in_a_batch_then_rows_apply_in_order(hub) -> None:
+    result = hub.upsert("account", [{"account_id": "A-1", "name": "first"}, {"account_id": "A-1", "name": "second"},
+                                    {"account_id": "A-1", "name": "second"}])
+    assert _statuses(result) == ["created", "updated", "unchanged"]
+    assert hub.find_record("account", "A-1").values["name"] == "second"
+    assert hub.count_records("account") == 1
+
+
+def test_given_a_none_value_then_the_attribute_is_removed(hub) -> None:
+    hub.upsert("account", [{"account_id": "A-1", "name": "x", "industry": "Retail"}])
+    hub.upsert("account", [{"account_id": "A-1", "industry": None}])
+    assert hub.find_record("account", "A-1").values == {"account_id": "A-1", "name": "x"}
+
+
+def test_given_many_batches_then_counts_and_indexes_span_them(hub) -> None:
+    rows = [{"account_id": f"A-{i}", "employees": i} for i in range(2500)]
+    rows[1700]["employees"] = "lots"
+    result = hub.upsert("account", rows, batch_size=1000)
+    assert len(result.results) == 2500
+    assert [r.index for r in result.results] == list(range(2500))
+    assert result.failed[0].index == 1700 and result.failed[0].key == "A-1700"
+    assert hub.count_records("account") == 2499
+
+
+def test_soft_deleted_records_are_hidden_and_come_back_when_upserted(hub) -> None:
+    hub.upsert("account", [{"account_id": "A-1", "name": "x"}, {"account_id": "A-2", "name": "y"}])
+    gone = hub.find_record("account", "A-1")
+    assert hub.soft_delete([gone.hub_id]) == 1
+    assert [r.values["account_id"] for r in hub.list_records("account")] == ["A-2"]
+    with pytest.raises(NotFoundError):
+        hub.get_record(gone.hub_id)
+    result = hub.upsert("account", [{"account_id": "A-1", "name": "x"}])
+    assert _statuses(result) == ["updated"]
+    assert hub.get_record(gone.hub_id).deleted_at is None
+
+
+def test_equality_filters_compare_typed_values(hub) -> None:
+    hub.upsert("account", [
+        {"account_id": "A-1", "industry": "Retail", "employees": 10},
+        {"account_id": "A-2", "industry": "Retail", "employees": 20},
+        {"account_id": "A-3", "industry": "Banking", "employees": 10},
+    ])
+    assert [r.values["account_id"] for r in hub.list_records("account", where={"industry": "Retail"})] == ["A-1", "A-2"]
+    assert [r.values["account_id"] for r in hub.list_records("account", where={"employees": "10"})] == ["A-1", "A-3"]
+    with pytest.raises(NotFoundError, match="no attribute 'colour'"):
+        hub.list_records("account", where={"colour": "red"})
+
+
+def test_list_pages_by_hub_id(hub) -> None:
+    hub.upsert("account", [{"account_id": f"A-{i}"} for i in range(7)])
+    first = hub.list_records("account", limit=4)
+    second = hub.list_records("account", limit=4, after=first[-1].hub_id)
+    ids = [r.hub_id for r in first + second]
+    assert len(ids) == 7 and ids == sorted(ids) and len(set(ids)) == 7
+
+
+def test_outcome_values_are_the_documented_words() -> None:
+    assert [o.value for o in Outcome] == ["created", "updated", "unchanged", "ignored", "failed"]
