@@ -17,6 +17,7 @@ Functions here take the caller's session and never commit.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -237,79 +238,77 @@ def apply_batch(
 
     existing = _fetch_existing(session, schema, list(pending), by_key=by_key, dialect=dialect)
     entry_base = [None, stamp.job, stamp.run]
-    inserts: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
     updates: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     new_ids = iter(new_hub_ids(sum(1 for k in pending if k not in existing))) if create else iter(())
 
-    for ident, items in pending.items():
-        current = existing.get(ident)
-        if current is None and not by_key:
-            for i, _vals, _st in items:
-                results[i] = RecordResult(
-                    i,
-                    Outcome.FAILED,
-                    key=ident,
-                    attribute="hub_id",
-                    error=f"{name}: no record with hub id {ident!r}",
-                )
-            continue
-        if current is None:
-            if not create:
+    with _InsertSink(session, schema, now=now, dialect=dialect) as sink:
+        for ident, items in pending.items():
+            current = existing.get(ident)
+            if current is None and not by_key:
                 for i, _vals, _st in items:
-                    results[i] = RecordResult(i, Outcome.IGNORED, key=ident)
+                    results[i] = RecordResult(
+                        i,
+                        Outcome.FAILED,
+                        key=ident,
+                        attribute="hub_id",
+                        error=f"{name}: no record with hub id {ident!r}",
+                    )
                 continue
-            i, vals, st = items[0]
-            entry = [st, stamp.job, stamp.run] if st is not None else entry_base
-            values = {k: v for k, v in vals.items() if v is not None}
-            hub_id = next(new_ids)
-            current = (hub_id, values, {"_": entry}, False)
-            created_new = True
-            results[i] = RecordResult(i, Outcome.CREATED, hub_id=hub_id, key=ident, changed=tuple(values))
-            rest = items[1:]
-        else:
-            created_new = False
-            rest = items
-        hub_id, values, stamps, deleted = current
-        revive = deleted  # a soft-deleted record named again comes back (an update even if equal)
-        dirty = False
-        for i, vals, st in rest:
-            if not revive and not most_recent and {a: values.get(a) for a in vals} == vals:
-                # Nothing differs (a None in vals means "absent", which .get() also yields).
-                results[i] = RecordResult(i, Outcome.UNCHANGED, hub_id=hub_id, key=ident)
-                continue
-            entry = [st, stamp.job, stamp.run] if st is not None else entry_base
-            new_values = dict(values)
-            changed: list[str] = []
-            for attr, v in vals.items():
-                if most_recent and st is not None and attr in new_values:
-                    # Only a value that exists has a stamp to defend.
-                    old_stamp = stamps.get(attr) or stamps.get("_")
-                    if old_stamp and old_stamp[0] and old_stamp[0] > st:
-                        continue
-                if v is None:
-                    if attr in new_values:
-                        del new_values[attr]
-                        changed.append(attr)
-                elif new_values.get(attr, _MISSING) != v:
-                    new_values[attr] = v
-                    changed.append(attr)
-            if changed or revive:
-                stamps = _restamp(stamps, new_values, changed, entry)
-                values = new_values
-                # A later row for a record this batch creates counts as an update of it.
-                results[i] = RecordResult(
-                    i, Outcome.UPDATED, hub_id=hub_id, key=ident, changed=tuple(changed)
-                )
-                dirty = True
+            if current is None:
+                if not create:
+                    for i, _vals, _st in items:
+                        results[i] = RecordResult(i, Outcome.IGNORED, key=ident)
+                    continue
+                i, vals, st = items[0]
+                entry = [st, stamp.job, stamp.run] if st is not None else entry_base
+                values = {k: v for k, v in vals.items() if v is not None}
+                hub_id = next(new_ids)
+                current = (hub_id, values, {"_": entry}, False)
+                created_new = True
+                results[i] = RecordResult(i, Outcome.CREATED, hub_id=hub_id, key=ident, changed=tuple(values))
+                rest = items[1:]
             else:
-                results[i] = RecordResult(i, Outcome.UNCHANGED, hub_id=hub_id, key=ident)
-        if created_new:
-            inserts.append((hub_id, ident, values, stamps))
-        elif dirty:
-            updates[hub_id] = (values, stamps)
+                created_new = False
+                rest = items
+            hub_id, values, stamps, deleted = current
+            revive = deleted  # a soft-deleted record named again comes back (an update even if equal)
+            dirty = False
+            for i, vals, st in rest:
+                if not revive and not most_recent and {a: values.get(a) for a in vals} == vals:
+                    # Nothing differs (a None in vals means "absent", which .get() also yields).
+                    results[i] = RecordResult(i, Outcome.UNCHANGED, hub_id=hub_id, key=ident)
+                    continue
+                entry = [st, stamp.job, stamp.run] if st is not None else entry_base
+                new_values = dict(values)
+                changed: list[str] = []
+                for attr, v in vals.items():
+                    if most_recent and st is not None and attr in new_values:
+                        # Only a value that exists has a stamp to defend.
+                        old_stamp = stamps.get(attr) or stamps.get("_")
+                        if old_stamp and old_stamp[0] and old_stamp[0] > st:
+                            continue
+                    if v is None:
+                        if attr in new_values:
+                            del new_values[attr]
+                            changed.append(attr)
+                    elif new_values.get(attr, _MISSING) != v:
+                        new_values[attr] = v
+                        changed.append(attr)
+                if changed or revive:
+                    stamps = _restamp(stamps, new_values, changed, entry)
+                    values = new_values
+                    # A later row for a record this batch creates counts as an update of it.
+                    results[i] = RecordResult(
+                        i, Outcome.UPDATED, hub_id=hub_id, key=ident, changed=tuple(changed)
+                    )
+                    dirty = True
+                else:
+                    results[i] = RecordResult(i, Outcome.UNCHANGED, hub_id=hub_id, key=ident)
+            if created_new:
+                sink.add(hub_id, ident if by_key else None, values, stamps)
+            elif dirty:
+                updates[hub_id] = (values, stamps)
 
-    if inserts:
-        _insert(session, schema, inserts, now=now, dialect=dialect, by_key=by_key)
     if updates:
         _update(session, updates, now=now, dialect=dialect)
     return UpsertResult([r for r in results if r is not None])
@@ -362,36 +361,56 @@ def _fetch_existing(
     return found
 
 
-def _insert(
-    session: Session,
-    schema: TypeSchema,
-    rows: list[tuple[str, str, dict[str, Any], dict[str, Any]]],
-    *,
-    now: datetime,
-    dialect: str,
-    by_key: bool,
-) -> None:
-    dumps = orjson.dumps
-    conn = session.connection()
-    if dialect == "postgresql":
-        raw = conn.connection.driver_connection
-        with (
-            raw.cursor() as cur,
-            cur.copy(  # type: ignore[union-attr]
-                'COPY record (hub_id, object_type_id, key, "values", stamps, created_at, updated_at) FROM STDIN'
-            ) as copy,
-        ):
-            ot = schema.id
-            for hub_id, key, values, stamps in rows:
-                copy.write_row((hub_id, ot, key, dumps(values).decode(), dumps(stamps).decode(), now, now))
-        return
-    ts = sqlite_timestamp(now)
-    ot = schema.id
-    conn.exec_driver_sql(
-        'INSERT INTO record (hub_id, object_type_id, key, "values", stamps, created_at, updated_at) '
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(h, ot, k, dumps(v).decode(), dumps(s).decode(), ts, ts) for h, k, v, s in rows],
-    )
+class _InsertSink:
+    """Where new records go as the merge finalises them.
+
+    PostgreSQL: rows stream into ``COPY`` as they come, so the server parses and indexes one part of
+    the batch while Python merges the next. SQLite: collected and written with one ``executemany``.
+    """
+
+    def __init__(self, session: Session, schema: TypeSchema, *, now: datetime, dialect: str) -> None:
+        self._conn = session.connection()
+        self._ot = schema.id
+        self._now = now
+        self._dialect = dialect
+        self._rows: list[tuple[Any, ...]] = []
+        self._copy: Any = None
+        self._stack: ExitStack | None = None
+        self._ts = sqlite_timestamp(now)
+
+    def add(self, hub_id: str, key: str | None, values: dict[str, Any], stamps: dict[str, Any]) -> None:
+        dumps = orjson.dumps
+        if self._dialect == "postgresql":
+            if self._copy is None:
+                self._stack = ExitStack()
+                raw = self._conn.connection.driver_connection
+                cur = self._stack.enter_context(raw.cursor())  # type: ignore[union-attr]
+                self._copy = self._stack.enter_context(
+                    cur.copy(
+                        'COPY record (hub_id, object_type_id, key, "values", stamps, created_at, updated_at) '
+                        "FROM STDIN"
+                    )
+                )
+            now = self._now
+            self._copy.write_row(
+                (hub_id, self._ot, key, dumps(values).decode(), dumps(stamps).decode(), now, now)
+            )
+        else:
+            ts = self._ts
+            self._rows.append((hub_id, self._ot, key, dumps(values).decode(), dumps(stamps).decode(), ts, ts))
+
+    def __enter__(self) -> _InsertSink:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._stack is not None:
+            self._stack.__exit__(exc_type, exc, tb)
+        elif self._rows and exc_type is None:
+            self._conn.exec_driver_sql(
+                'INSERT INTO record (hub_id, object_type_id, key, "values", stamps, created_at, updated_at) '
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                self._rows,
+            )
 
 
 def _update(
