@@ -13,9 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-POSTGRES_URL = os.environ.get(
-    "CRMHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("CRMHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 _pg_problem: str | None = None

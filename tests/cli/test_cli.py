@@ -39,7 +39,9 @@ def test_init_then_objects_attributes_and_records(env, tmp_path: Path) -> None:
     listing = runner.invoke(app, ["objects", "list"])
     assert "account" in listing.output and "account_id" in listing.output
 
-    added = runner.invoke(app, ["attributes", "add", "account", "health_score", "--type", "number", "-c", "scores"])
+    added = runner.invoke(
+        app, ["attributes", "add", "account", "health_score", "--type", "number", "-c", "scores"]
+    )
     assert added.exit_code == 0 and "added account.health_score (number, scores)" in added.output
     bad = runner.invoke(app, ["attributes", "add", "account", "Health score"])
     assert bad.exit_code == 1 and "contains spaces" in bad.output and "Traceback" not in bad.output
@@ -53,7 +55,9 @@ def test_init_then_objects_attributes_and_records(env, tmp_path: Path) -> None:
     hub.close()
     hub_id = created.results[0].hub_id
     listed = runner.invoke(app, ["records", "list", "account", "--where", "industry=Retail", "--json"])
-    assert listed.exit_code == 0 and f'"hub_id":"{hub_id}"' in listed.output and '"name":"Acme"' in listed.output
+    assert (
+        listed.exit_code == 0 and f'"hub_id":"{hub_id}"' in listed.output and '"name":"Acme"' in listed.output
+    )
     shown = runner.invoke(app, ["records", "show", hub_id])
     assert shown.exit_code == 0 and "Acme" in shown.output
     missing = runner.invoke(app, ["records", "show", "01NOPE"])
@@ -64,8 +68,9 @@ def test_init_then_objects_attributes_and_records(env, tmp_path: Path) -> None:
 
 def test_the_demo_loads_accounts_and_contacts(tmp_path: Path) -> None:
     home = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--home", str(home), "--accounts", "300", "--contacts", "500"],
-                           env={"COLUMNS": "200"})
+    result = runner.invoke(
+        app, ["demo", "--home", str(home), "--accounts", "300", "--contacts", "500"], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
     assert "│ account         │ 300     │" in result.output
     assert "│ contact         │ 500     │" in result.output

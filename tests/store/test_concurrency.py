@@ -47,9 +47,11 @@ def test_given_threads_sharing_one_hub_when_writing_and_reading_then_nothing_fai
     def work(worker: int) -> None:
         try:
             for r in range(5):
-                hub.upsert("contact", [{"email": f"p{i}@w{worker}.example", "title": f"t{r}"} for i in range(100)])
+                hub.upsert(
+                    "contact", [{"email": f"p{i}@w{worker}.example", "title": f"t{r}"} for i in range(100)]
+                )
                 assert len(hub.list_records("contact", limit=10)) == 10
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]

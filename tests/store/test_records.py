@@ -14,16 +14,28 @@ def test_given_new_rows_when_upserted_then_records_are_created_with_typed_values
     result = hub.upsert(
         "account",
         [
-            {"account_id": "A-1", "name": "Acme", "employees": "1200", "annual_revenue": 1.5e6,
-             "products": "CRM; Billing;", "website": "https://acme.example"},
+            {
+                "account_id": "A-1",
+                "name": "Acme",
+                "employees": "1200",
+                "annual_revenue": 1.5e6,
+                "products": "CRM; Billing;",
+                "website": "https://acme.example",
+            },
         ],
         stamp=Stamp(job="job-1", run="run-1"),
     )
     assert _statuses(result) == ["created"]
     record = hub.find_record("account", "A-1")
     assert record is not None
-    assert record.values == {"account_id": "A-1", "name": "Acme", "employees": 1200, "annual_revenue": 1500000.0,
-                             "products": ["CRM", "Billing"], "website": "https://acme.example"}
+    assert record.values == {
+        "account_id": "A-1",
+        "name": "Acme",
+        "employees": 1200,
+        "annual_revenue": 1500000.0,
+        "products": ["CRM", "Billing"],
+        "website": "https://acme.example",
+    }
     assert stamp_of(record, "name") == {"source_time": None, "job": "job-1", "run": "run-1"}
     assert record.created_at.tzinfo is not None
 
@@ -40,9 +52,12 @@ def test_given_the_same_batch_twice_when_upserted_then_the_second_changes_nothin
 
 
 def test_given_a_changed_attribute_when_upserted_then_only_it_gets_the_new_stamp(hub) -> None:
-    hub.upsert("account", [{"account_id": "A-1", "name": "Acme", "industry": "Retail"}], stamp=Stamp("j1", "r1"))
-    result = hub.upsert("account", [{"account_id": "A-1", "name": "Acme Corp", "industry": "Retail"}],
-                        stamp=Stamp("j2", "r2"))
+    hub.upsert(
+        "account", [{"account_id": "A-1", "name": "Acme", "industry": "Retail"}], stamp=Stamp("j1", "r1")
+    )
+    result = hub.upsert(
+        "account", [{"account_id": "A-1", "name": "Acme Corp", "industry": "Retail"}], stamp=Stamp("j2", "r2")
+    )
     assert _statuses(result) == ["updated"]
     assert result.results[0].changed == ("name",)
     record = hub.find_record("account", "A-1")
@@ -96,22 +111,31 @@ def test_given_unicode_and_long_text_when_stored_then_they_round_trip(hub) -> No
 
 def test_given_most_recent_wins_when_an_older_source_value_arrives_then_the_newer_one_stays(hub) -> None:
     new, old = datetime(2024, 5, 2, tzinfo=UTC), datetime(2024, 5, 1, tzinfo=UTC)
-    hub.upsert("account", [{"account_id": "A-1", "industry": "Banking"}], source_times=[new], most_recent=True)
-    result = hub.upsert("account", [{"account_id": "A-1", "industry": "Retail", "name": "Acme"}],
-                        source_times=[old], most_recent=True)
+    hub.upsert(
+        "account", [{"account_id": "A-1", "industry": "Banking"}], source_times=[new], most_recent=True
+    )
+    result = hub.upsert(
+        "account",
+        [{"account_id": "A-1", "industry": "Retail", "name": "Acme"}],
+        source_times=[old],
+        most_recent=True,
+    )
     record = hub.find_record("account", "A-1")
     assert record.values["industry"] == "Banking"  # older value lost
     assert record.values["name"] == "Acme"  # attribute had no stamp yet: taken
     assert result.results[0].changed == ("name",)
     newer = datetime(2024, 5, 3, tzinfo=UTC)
-    hub.upsert("account", [{"account_id": "A-1", "industry": "Energy"}], source_times=[newer], most_recent=True)
+    hub.upsert(
+        "account", [{"account_id": "A-1", "industry": "Energy"}], source_times=[newer], most_recent=True
+    )
     assert hub.find_record("account", "A-1").values["industry"] == "Energy"
 
 
 def test_given_creation_off_when_new_rows_arrive_then_they_are_ignored_and_existing_ones_updated(hub) -> None:
     hub.upsert("account", [{"account_id": "A-1", "name": "x"}])
-    result = hub.upsert("account", [{"account_id": "A-1", "name": "y"}, {"account_id": "A-2", "name": "z"}],
-                        create=False)
+    result = hub.upsert(
+        "account", [{"account_id": "A-1", "name": "y"}, {"account_id": "A-2", "name": "z"}], create=False
+    )
     assert _statuses(result) == ["updated", "ignored"]
     assert hub.count_records("account") == 1
 
@@ -119,16 +143,25 @@ def test_given_creation_off_when_new_rows_arrive_then_they_are_ignored_and_exist
 def test_given_rows_matched_by_hub_id_then_they_update_and_unknown_ids_fail(hub) -> None:
     created = hub.upsert("account", [{"account_id": "A-1", "name": "x"}])
     hub_id = created.results[0].hub_id
-    result = hub.upsert("account", [{"hub_id": hub_id, "name": "renamed"}, {"hub_id": "01UNKNOWN", "name": "z"}],
-                        match="hub_id")
+    result = hub.upsert(
+        "account",
+        [{"hub_id": hub_id, "name": "renamed"}, {"hub_id": "01UNKNOWN", "name": "z"}],
+        match="hub_id",
+    )
     assert _statuses(result) == ["updated", "failed"]
     assert "no record with hub id" in result.results[1].error
     assert hub.get_record(hub_id).values["name"] == "renamed"
 
 
 def test_given_one_record_twice_in_a_batch_then_rows_apply_in_order(hub) -> None:
-    result = hub.upsert("account", [{"account_id": "A-1", "name": "first"}, {"account_id": "A-1", "name": "second"},
-                                    {"account_id": "A-1", "name": "second"}])
+    result = hub.upsert(
+        "account",
+        [
+            {"account_id": "A-1", "name": "first"},
+            {"account_id": "A-1", "name": "second"},
+            {"account_id": "A-1", "name": "second"},
+        ],
+    )
     assert _statuses(result) == ["created", "updated", "unchanged"]
     assert hub.find_record("account", "A-1").values["name"] == "second"
     assert hub.count_records("account") == 1
@@ -163,13 +196,22 @@ def test_soft_deleted_records_are_hidden_and_come_back_when_upserted(hub) -> Non
 
 
 def test_equality_filters_compare_typed_values(hub) -> None:
-    hub.upsert("account", [
-        {"account_id": "A-1", "industry": "Retail", "employees": 10},
-        {"account_id": "A-2", "industry": "Retail", "employees": 20},
-        {"account_id": "A-3", "industry": "Banking", "employees": 10},
-    ])
-    assert [r.values["account_id"] for r in hub.list_records("account", where={"industry": "Retail"})] == ["A-1", "A-2"]
-    assert [r.values["account_id"] for r in hub.list_records("account", where={"employees": "10"})] == ["A-1", "A-3"]
+    hub.upsert(
+        "account",
+        [
+            {"account_id": "A-1", "industry": "Retail", "employees": 10},
+            {"account_id": "A-2", "industry": "Retail", "employees": 20},
+            {"account_id": "A-3", "industry": "Banking", "employees": 10},
+        ],
+    )
+    assert [r.values["account_id"] for r in hub.list_records("account", where={"industry": "Retail"})] == [
+        "A-1",
+        "A-2",
+    ]
+    assert [r.values["account_id"] for r in hub.list_records("account", where={"employees": "10"})] == [
+        "A-1",
+        "A-3",
+    ]
     with pytest.raises(NotFoundError, match="no attribute 'colour'"):
         hub.list_records("account", where={"colour": "red"})
 

@@ -17,7 +17,9 @@ from crmhub.store.schema import AttributeSpec
     ],
     ids=["empty", "spaces", "reserved hub_id", "reserved values", "leading digit", "upper case", "too long"],
 )
-def test_given_a_bad_attribute_name_when_added_then_a_clear_error_says_why(hub, name: str, message: str) -> None:
+def test_given_a_bad_attribute_name_when_added_then_a_clear_error_says_why(
+    hub, name: str, message: str
+) -> None:
     with pytest.raises(ValidationError, match=message):
         hub.add_attribute("account", AttributeSpec(name, "text"))
 
@@ -81,4 +83,8 @@ def test_configuration_changes_are_audited(hub) -> None:
     with hub.db.read() as session:
         events = audit.list_events(session)
     assert events[0].actor == "alice"
-    assert (events[0].action, events[0].object_kind, events[0].object_name) == ("create", "attribute", "account.health")
+    assert (events[0].action, events[0].object_kind, events[0].object_name) == (
+        "create",
+        "attribute",
+        "account.health",
+    )
