@@ -84,7 +84,7 @@ def available() -> list[ConnectorSpec]:
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 
-_BUILTIN_SPECS = ("crmhub.connectors.csv.spec",)
+_BUILTIN_SPECS = ("crmhub.connectors.csv.spec", "crmhub.connectors.salesforce.spec")
 _loaded = False
 
 

@@ -1,0 +1,506 @@
+"""The Salesforce connector.
+
+Reads build one SOQL query — selected fields (relationship paths like ``Owner.Name`` included),
+the pushed-down part of the filter, the modstamp window — ordered by ``SystemModstamp, Id`` and follow
+``nextRecordsUrl``. Incremental reads use ``queryAll`` so deleted rows arrive with ``IsDeleted``.
+Writes go through sObject Collections, 200 records a call, one result per record.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import httpx
+
+from crmhub.connectors.base import (
+    Capability,
+    ConnectionCheck,
+    FieldInfo,
+    ObjectDescription,
+    ObjectInfo,
+    Page,
+    RejectedRow,
+    RemoteRecord,
+    WriteMode,
+    WriteResult,
+)
+from crmhub.connectors.errors import ConnectorFatalError
+from crmhub.connectors.http import Action, ApiClient, ErrorTable, RetryPolicy
+from crmhub.connectors.salesforce.auth import SalesforceAuth
+from crmhub.connectors.salesforce.spec import SalesforceCredentials, SalesforceSettings
+from crmhub.connectors.usage import ApiUsage
+from crmhub.core.errors import CrmHubError
+from crmhub.core.values import COERCERS, CoercionError
+
+COLLECTION_LIMIT = 200
+
+#: Salesforce's own error codes, where they mean something other than their status.
+SALESFORCE_ERRORS = ErrorTable().override(
+    codes={
+        "INVALID_SESSION_ID": Action.REFRESH,
+        "REQUEST_LIMIT_EXCEEDED": Action.LIMIT,
+        "SERVER_UNAVAILABLE": Action.RETRY,
+        "UNABLE_TO_LOCK_ROW": Action.RETRY,
+        "QUERY_TIMEOUT": Action.RETRY,
+        "TXN_SECURITY_METERING_ERROR": Action.RETRY,
+        "MALFORMED_QUERY": Action.FAIL,
+        "INVALID_FIELD": Action.FAIL,
+        "INVALID_TYPE": Action.FAIL,
+        "INVALID_QUERY_LOCATOR": Action.FAIL,
+    },
+    status={403: Action.FAIL},
+)
+
+#: Salesforce field type → hub value type.
+VALUE_TYPES = {
+    "boolean": "boolean",
+    "int": "number",
+    "double": "number",
+    "percent": "number",
+    "long": "number",
+    "currency": "currency",
+    "date": "date",
+    "datetime": "datetime",
+    "multipicklist": "multi_text",
+}
+
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+_IDENTIFIER_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _usage_hook(response: httpx.Response, usage: ApiUsage) -> None:
+    info = response.headers.get("Sforce-Limit-Info")
+    if info and (match := _LIMIT_INFO.search(info)):
+        usage.reported["daily_used"] = int(match.group(1))
+        usage.reported["daily_limit"] = int(match.group(2))
+
+
+def soql_datetime(value: datetime) -> str:
+    """A SOQL datetime literal (UTC, millisecond precision, truncated)."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def flatten(record: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """Requested paths from a SOQL record whose relationship fields are nested objects."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        if "." not in path:
+            out[path] = record.get(path)
+            continue
+        node: Any = record
+        for part in path.split("."):
+            if not isinstance(node, dict):
+                node = None
+                break
+            node = node.get(part)
+        out[path] = node
+    return out
+
+
+class SalesforceConnector:
+    kind: ClassVar[str] = "salesforce"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.READ,
+            Capability.WRITE,
+            Capability.INCREMENTAL,
+            Capability.DELETES,
+            Capability.FILTER_PUSHDOWN,
+            Capability.RELATIONSHIPS,
+            Capability.UPSERT,
+            Capability.TOTAL_ESTIMATE,
+        }
+    )
+
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        credentials: SalesforceCredentials,
+        *,
+        retry: RetryPolicy | None = None,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self.settings = settings
+        self.usage = ApiUsage()
+        self._http = http or httpx.Client(timeout=120.0, verify=settings.verify_tls)
+        self.auth = SalesforceAuth(settings, credentials, self._http)
+        self.api = ApiClient(
+            "",
+            crm="Salesforce",
+            auth=self.auth,
+            errors=SALESFORCE_ERRORS,
+            retry=retry,
+            usage=self.usage,
+            usage_hook=_usage_hook,
+            http=self._http,
+        )
+        self._describes: dict[str, ObjectDescription] = {}
+        self._ready = False
+
+    @property
+    def base(self) -> str:
+        return f"/services/data/v{self.settings.api_version}"
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        self.auth.headers()  # logs in, learns instance_url
+        if not self.auth.instance_url:
+            raise ConnectorFatalError("Salesforce did not name an instance_url; set it in the connection")
+        self.api.set_base_url(self.auth.instance_url)
+        self._ready = True
+
+    def close(self) -> None:
+        self._http.close()
+
+    # Discovery ------------------------------------------------------------------------------
+
+    def test(self) -> ConnectionCheck:
+        try:
+            self._ensure()
+            limits = self.api.request_json("GET", f"{self.base}/limits", what="read API limits")
+        except CrmHubError as exc:
+            return ConnectionCheck(False, str(exc))
+        daily = limits.get("DailyApiRequests", {}) if isinstance(limits, dict) else {}
+        return ConnectionCheck(
+            True,
+            f"connected to {self.auth.instance_url} (API v{self.settings.api_version})",
+            {"daily_api_max": daily.get("Max"), "daily_api_remaining": daily.get("Remaining")},
+        )
+
+    def list_objects(self) -> list[ObjectInfo]:
+        self._ensure()
+        body = self.api.request_json("GET", f"{self.base}/sobjects", what="list objects (describeGlobal)")
+        return [
+            ObjectInfo(
+                name=o["name"],
+                label=o.get("label", o["name"]),
+                creatable=bool(o.get("createable")),
+                updatable=bool(o.get("updateable")),
+                queryable=bool(o.get("queryable", True)),
+            )
+            for o in body.get("sobjects", [])
+        ]
+
+    def describe(self, object_name: str) -> ObjectDescription:
+        cached = self._describes.get(object_name.lower())
+        if cached is not None:
+            return cached
+        self._ensure()
+        body = self.api.request_json(
+            "GET", f"{self.base}/sobjects/{object_name}/describe", what=f"describe {object_name}"
+        )
+        fields = tuple(
+            FieldInfo(
+                name=f["name"],
+                label=f.get("label", f["name"]),
+                type=f.get("type", "string"),
+                value_type=VALUE_TYPES.get(f.get("type", ""), "text"),
+                creatable=bool(f.get("createable")),
+                updatable=bool(f.get("updateable")),
+                external_id=bool(f.get("externalId")) or f.get("name") == "Id",
+                nillable=bool(f.get("nillable", True)),
+                picklist_values=tuple(
+                    p["value"] for p in f.get("picklistValues") or [] if p.get("active", True)
+                ),
+                reference_to=tuple(f.get("referenceTo") or ()),
+                relationship_name=f.get("relationshipName"),
+                length=f.get("length"),
+            )
+            for f in body.get("fields", [])
+        )
+        names = {f.name for f in fields}
+        modstamp = (
+            "SystemModstamp"
+            if "SystemModstamp" in names
+            else ("LastModifiedDate" if "LastModifiedDate" in names else None)
+        )
+        description = ObjectDescription(
+            ObjectInfo(
+                body.get("name", object_name),
+                body.get("label", object_name),
+                bool(body.get("createable", True)),
+                bool(body.get("updateable", True)),
+            ),
+            fields,
+            modstamp_field=modstamp,
+            id_field="Id",
+        )
+        self._describes[object_name.lower()] = description
+        return description
+
+    def resolve_path(self, object_name: str, path: str) -> FieldInfo:
+        """The field a dot path ends at (``Owner.Name`` → User.Name); ConnectorFatalError if none."""
+        parts = path.split(".")
+        current = object_name
+        for depth, part in enumerate(parts):
+            description = self.describe(current)
+            if depth == len(parts) - 1:
+                info = description.field(part)
+                if info is None:
+                    raise ConnectorFatalError(f"{current} has no field {part!r} (in {path!r})")
+                return info
+            relation = next(
+                (
+                    f
+                    for f in description.fields
+                    if f.relationship_name and f.relationship_name.lower() == part.lower()
+                ),
+                None,
+            )
+            if relation is None or not relation.reference_to:
+                raise ConnectorFatalError(f"{current} has no relationship {part!r} (in {path!r})")
+            current = relation.reference_to[0]
+        raise ConnectorFatalError(f"empty field path {path!r}")  # pragma: no cover
+
+    # Reading --------------------------------------------------------------------------------
+
+    def build_query(
+        self,
+        object_name: str,
+        fields: Sequence[str],
+        *,
+        where: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        include_deleted: bool,
+        limit: int | None = None,
+    ) -> str:
+        description = self.describe(object_name)
+        modstamp = description.modstamp_field
+        select = ["Id"] + ([modstamp] if modstamp else []) + (["IsDeleted"] if include_deleted else [])
+        for f in fields:
+            if f.lower() not in {s.lower() for s in select}:
+                select.append(f)
+        conditions = []
+        if where:
+            conditions.append(f"({where})")
+        if modstamp and since is not None:
+            conditions.append(f"{modstamp} >= {soql_datetime(since)}")
+        if modstamp and until is not None:
+            conditions.append(f"{modstamp} < {soql_datetime(until)}")
+        bad = [f for f in select if not _IDENTIFIER_PATH.match(f)]
+        if bad:
+            raise ConnectorFatalError(f"not a Salesforce field path: {', '.join(map(repr, bad))}")
+        # Identifiers only (checked above and against describe); values come from the SOQL formatter.
+        soql = f"SELECT {', '.join(select)} FROM {description.object.name}"  # noqa: S608
+        if conditions:
+            soql += " WHERE " + " AND ".join(conditions)
+        soql += f" ORDER BY {modstamp}, Id" if modstamp else " ORDER BY Id"
+        if limit is not None:
+            soql += f" LIMIT {int(limit)}"
+        return soql
+
+    def _filter(self, object_name: str, filter: Any) -> tuple[str | None, Any]:
+        """(pushed-down WHERE, local predicate or None)."""
+        if filter is None:
+            return None, None
+        from crmhub.expr import compile_converter, compile_python, fields, to_soql
+
+        schema = {path: self.resolve_path(object_name, path).value_type for path in fields(filter)}
+        pushdown = to_soql(filter, schema=schema)  # type: ignore[arg-type]
+        if pushdown.residual is None:
+            return pushdown.pushed, None
+        converters = {
+            path: compile_converter(value_type, None, field=path)  # type: ignore[arg-type]
+            for path, value_type in schema.items()
+        }
+        evaluate = compile_python(pushdown.residual)
+
+        def predicate(values: dict[str, Any]) -> bool:
+            typed = {k: (converters[k](v) if k in converters else v) for k, v in values.items()}
+            return evaluate(typed) is True
+
+        return pushdown.pushed, predicate
+
+    def read(
+        self,
+        object_name: str,
+        fields: Sequence[str],
+        *,
+        filter: Any = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int | None = None,
+        include_deleted: bool = False,
+    ) -> Iterator[Page]:
+        self._ensure()
+        for path in fields:
+            self.resolve_path(object_name, path)
+        where, predicate = self._filter(object_name, filter)
+        extra = [] if predicate is None else sorted(set(_filter_fields(filter)) - set(fields))
+        soql = self.build_query(
+            object_name,
+            [*fields, *extra],
+            where=where,
+            since=since,
+            until=until,
+            include_deleted=include_deleted,
+        )
+        yield from self._pages(object_name, soql, fields, extra, predicate, include_deleted, page_size)
+
+    def _pages(
+        self,
+        object_name: str,
+        soql: str,
+        fields: Sequence[str],
+        extra: Sequence[str],
+        predicate: Any,
+        include_deleted: bool,
+        page_size: int | None,
+        *,
+        limit: int | None = None,
+    ) -> Iterator[Page]:
+        modstamp_field = self.describe(object_name).modstamp_field
+        to_datetime = COERCERS["datetime"]
+        size = min(2000, max(200, page_size or self.settings.page_size))
+        headers = {"Sforce-Query-Options": f"batchSize={size}"}
+        endpoint = "queryAll" if include_deleted else "query"
+        url: str | None = f"{self.base}/{endpoint}"
+        params: dict[str, str] | None = {"q": soql}
+        page_no = 0
+        ordinal = 0
+        wanted = [*fields, *extra]
+        while url is not None:
+            page_no += 1
+            body = self.api.request_json(
+                "GET", url, params=params, headers=headers, what=f"query {object_name} page {page_no}"
+            )
+            params = None
+            page = Page([], total=body.get("totalSize"))
+            for raw in body.get("records", []):
+                ordinal += 1
+                values = flatten(raw, wanted)
+                stamp = raw.get(modstamp_field) if modstamp_field else None
+                try:
+                    modstamp = to_datetime(stamp) if stamp else None
+                except CoercionError as exc:
+                    page.rejected.append(
+                        RejectedRow(ordinal, raw.get("Id"), f"{modstamp_field} {exc}", str(stamp))
+                    )
+                    continue
+                deleted = bool(raw.get("IsDeleted")) if include_deleted else False
+                if predicate is not None and not deleted:
+                    try:
+                        if not predicate(values):
+                            continue
+                    except CrmHubError as exc:
+                        page.rejected.append(RejectedRow(ordinal, raw.get("Id"), f"filter: {exc}"))
+                        continue
+                for name in extra:
+                    values.pop(name, None)
+                page.records.append(RemoteRecord(raw["Id"], modstamp, values, deleted=deleted, row=ordinal))
+            yield page
+            if limit is not None and ordinal >= limit:
+                return
+            url = None if body.get("done", True) else body.get("nextRecordsUrl")
+
+    def preview(
+        self, object_name: str, fields: Sequence[str], *, filter: Any = None, limit: int = 10
+    ) -> list[RemoteRecord]:
+        self._ensure()
+        for path in fields:
+            self.resolve_path(object_name, path)
+        where, predicate = self._filter(object_name, filter)
+        extra = [] if predicate is None else sorted(set(_filter_fields(filter)) - set(fields))
+        soql = self.build_query(
+            object_name,
+            [*fields, *extra],
+            where=where,
+            since=None,
+            until=None,
+            include_deleted=False,
+            limit=None if predicate is not None else limit,
+        )
+        out: list[RemoteRecord] = []
+        for page in self._pages(object_name, soql, fields, extra, predicate, False, 200):
+            out.extend(page.records)
+            if len(out) >= limit:
+                break
+        return out[:limit]
+
+    # Writing --------------------------------------------------------------------------------
+
+    def write(
+        self,
+        object_name: str,
+        records: Sequence[dict[str, Any]],
+        *,
+        mode: WriteMode,
+        match: str | None = None,
+    ) -> list[WriteResult]:
+        self._ensure()
+        if mode == "upsert" and not match:
+            raise ConnectorFatalError("upsert into Salesforce needs an external id field to match on")
+        if mode == "update" and match not in (None, "Id"):
+            raise ConnectorFatalError(
+                "update in Salesforce matches on Id; use upsert to match an external id"
+            )
+        results: list[WriteResult] = []
+        for start in range(0, len(records), COLLECTION_LIMIT):
+            chunk = records[start : start + COLLECTION_LIMIT]
+            body = {
+                "allOrNone": False,
+                "records": [{"attributes": {"type": object_name}, **_sf_values(r)} for r in chunk],
+            }
+            what = f"{mode} {len(chunk)} {object_name} record(s)"
+            if mode == "create":
+                answer = self.api.request_json(
+                    "POST", f"{self.base}/composite/sobjects", json=body, what=what
+                )
+            elif mode == "update":
+                missing = [start + i for i, r in enumerate(chunk) if not r.get("Id")]
+                if missing:
+                    raise ConnectorFatalError(
+                        f"update needs an Id on every record (missing at {missing[:5]})"
+                    )
+                answer = self.api.request_json(
+                    "PATCH", f"{self.base}/composite/sobjects", json=body, what=what
+                )
+            else:
+                answer = self.api.request_json(
+                    "PATCH", f"{self.base}/composite/sobjects/{object_name}/{match}", json=body, what=what
+                )
+            for i, item in enumerate(answer or []):
+                errors = item.get("errors") or []
+                if item.get("success"):
+                    created = item.get("created") if mode == "upsert" else (mode == "create")
+                    results.append(WriteResult(start + i, True, remote_id=item.get("id"), created=created))
+                else:
+                    first = errors[0] if errors else {}
+                    results.append(
+                        WriteResult(
+                            start + i,
+                            False,
+                            remote_id=item.get("id"),
+                            error_code=first.get("statusCode") or first.get("errorCode"),
+                            message="; ".join(e.get("message", "") for e in errors) or "rejected",
+                            fields=tuple(first.get("fields") or ()),
+                        )
+                    )
+        return results
+
+
+def _sf_values(record: dict[str, Any]) -> dict[str, Any]:
+    """Hub values as Salesforce takes them: multi-values ';'-joined, dates as ISO text."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, list | tuple):
+            out[key] = ";".join(str(v) for v in value)
+        elif isinstance(value, datetime):
+            out[key] = soql_datetime(value)
+        elif hasattr(value, "isoformat"):
+            out[key] = value.isoformat()
+        else:
+            out[key] = value
+    return out
+
+
+def _filter_fields(filter: Any) -> set[str]:
+    from crmhub.expr import fields
+
+    return set(fields(filter))
