@@ -181,3 +181,108 @@ class AuditEvent(Base):
     object_kind: Mapped[str] = mapped_column(String(63))
     object_name: Mapped[str] = mapped_column(String(255))
     details: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+
+
+class Job(TimestampMixin, Base):
+    """An inbound or outbound integration job. ``spec`` is the current version of its JobSpec."""
+
+    __tablename__ = "job"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(127), unique=True)
+    direction: Mapped[str] = mapped_column(String(10))
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="RESTRICT"), index=True)
+    remote_object: Mapped[str] = mapped_column(String(127))
+    object_type: Mapped[str] = mapped_column(String(63))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Sync state: {"cursor": {...}, "last_full_sync_at": "..."}; moves only with committed batches.
+    state: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+
+
+class JobVersion(Base):
+    """Every saved version of a job's spec; a run records the version it ran."""
+
+    __tablename__ = "job_version"
+    __table_args__ = (UniqueConstraint("job_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Run(Base):
+    """One execution of a job: its current state on the row, history in ``run_event``."""
+
+    __tablename__ = "run"
+    __table_args__ = (Index("ix_run_job_id_created_at", "job_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
+    job_version: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[str] = mapped_column(String(20))
+    mode: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(30), index=True)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int | None] = mapped_column(Integer, default=None)
+    usage: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    message: Mapped[str] = mapped_column(Text, default="")
+    #: Resume point: the batch number last committed and the state after it.
+    checkpoint: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    worker: Mapped[str | None] = mapped_column(String(255), default=None)
+
+
+class RunEvent(Base):
+    """Append-only history of a run."""
+
+    __tablename__ = "run_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+
+
+class RunError(Base):
+    """The error ledger: one row per bad record of a run."""
+
+    __tablename__ = "run_error"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), index=True)
+    phase: Mapped[str] = mapped_column(String(20))
+    row: Mapped[int | None] = mapped_column(Integer, default=None)
+    remote_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    hub_id: Mapped[str | None] = mapped_column(String(26), default=None)
+    field: Mapped[str | None] = mapped_column(String(255), default=None)
+    raw_value: Mapped[str | None] = mapped_column(Text, default=None)
+    message: Mapped[str] = mapped_column(Text)
+    error_class: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Artifact(Base):
+    """A file a run produced: its source snapshot (gzip JSON lines)."""
+
+    __tablename__ = "artifact"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    path: Mapped[str] = mapped_column(Text)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

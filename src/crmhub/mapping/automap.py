@@ -1,0 +1,191 @@
+"""Automatic mapping proposals: keys first, then name/label similarity with compatible types.
+
+Each proposal carries a confidence in [0, 1]. Fields without a good match are proposed as new
+attributes with the type describe reports (``Products__c`` multi-picklist → ``products`` multi-value).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from crmhub.mapping.spec import MappingRow, NewAttribute
+
+#: CRM field names whose meaning a name comparison does not reveal.
+SYNONYMS: Mapping[str, tuple[str, ...]] = {
+    "employees": (
+        "numberofemployees",
+        "numberemployees",
+        "employee_count",
+        "numemployees",
+        "numberofemployees",
+    ),
+    "annual_revenue": ("annualrevenue", "revenue"),
+    "billing_country": ("billingcountry", "country"),
+    "billing_city": ("billingcity", "city"),
+    "first_name": ("firstname",),
+    "last_name": ("lastname",),
+    "title": ("jobtitle",),
+    "domain": ("domain", "website_domain"),
+    "owner_email": ("owner_email", "hubspot_owner_email"),
+    "type": ("type", "account_type"),
+    "account": ("accountid", "associatedcompanyid", "account_id"),
+}
+
+COMPATIBLE: Mapping[str, frozenset[str]] = {
+    "text": frozenset(
+        {"text", "number", "currency", "boolean", "date", "datetime", "foreign_key", "multi_text"}
+    ),
+    "number": frozenset({"number", "currency"}),
+    "currency": frozenset({"number", "currency"}),
+    "boolean": frozenset({"boolean"}),
+    "date": frozenset({"date", "datetime"}),
+    "datetime": frozenset({"datetime", "date"}),
+    "foreign_key": frozenset({"text", "foreign_key"}),
+    "multi_text": frozenset({"multi_text", "text"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceField:
+    path: str
+    label: str
+    value_type: str
+    is_id: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TargetAttribute:
+    name: str
+    label: str
+    type: str
+    is_key: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    row: MappingRow
+    confidence: float
+    reason: str
+
+
+def snake(name: str) -> str:
+    """``BillingCountry`` → ``billing_country``; ``Owner.Email`` → ``owner_email``; drops ``__c``."""
+    text = re.sub(r"__c$", "", name, flags=re.IGNORECASE)
+    text = text.replace(".", "_")
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", text)
+    text = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
+    text = re.sub(r"_+", "_", text)
+    if not text or not text[0].isalpha():
+        text = f"f_{text}"
+    return text[:63]
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _score(source: SourceField, target: TargetAttribute) -> float:
+    s_name, t_name = snake(source.path), target.name
+    if s_name == t_name:
+        return 1.0
+    squashed = _squash(source.path.removesuffix("__c"))
+    if squashed in SYNONYMS.get(t_name, ()):
+        return 0.95
+    return (
+        max(
+            fuzz.ratio(s_name, t_name),
+            fuzz.ratio(_squash(source.label), _squash(target.label)),
+            fuzz.token_sort_ratio(source.label.lower(), target.label.lower()),
+        )
+        / 100.0
+    )
+
+
+def automap(
+    sources: Sequence[SourceField],
+    targets: Sequence[TargetAttribute],
+    *,
+    threshold: float = 0.82,
+    propose_new: bool = True,
+) -> list[Proposal]:
+    """Mapping proposals, keys first, each source and each target used at most once."""
+    proposals: list[Proposal] = []
+    used_sources: set[str] = set()
+    used_targets: set[str] = set()
+
+    key = next((t for t in targets if t.is_key), None)
+    if key is not None:
+        exact = next((s for s in sources if snake(s.path) == key.name), None)
+        id_field = next((s for s in sources if s.is_id), None)
+        email = (
+            next((s for s in sources if snake(s.path) in ("email", "e_mail")), None)
+            if key.name == "email"
+            else None
+        )
+        chosen = exact or email or id_field
+        if chosen is not None:
+            proposals.append(
+                Proposal(
+                    MappingRow(source=chosen.path, target=key.name),
+                    1.0 if chosen is exact else 0.9,
+                    f"key: {chosen.path} identifies the record",
+                )
+            )
+            used_sources.add(chosen.path)
+            used_targets.add(key.name)
+
+    candidates: list[tuple[float, SourceField, TargetAttribute]] = []
+    for source in sources:
+        if source.path in used_sources:
+            continue
+        for target in targets:
+            if target.name in used_targets or target.is_key:
+                continue
+            if source.value_type not in COMPATIBLE.get(target.type, frozenset()):
+                continue
+            score = _score(source, target)
+            if score >= threshold:
+                candidates.append((score, source, target))
+    for score, source, target in sorted(candidates, key=lambda c: (-c[0], c[1].path, c[2].name)):
+        if source.path in used_sources or target.name in used_targets:
+            continue
+        used_sources.add(source.path)
+        used_targets.add(target.name)
+        proposals.append(
+            Proposal(
+                MappingRow(source=source.path, target=target.name),
+                round(score, 2),
+                f"{source.path} ≈ {target.name} ({score:.0%})",
+            )
+        )
+
+    if propose_new:
+        taken = {t.name for t in targets} | used_targets
+        for source in sources:
+            if source.path in used_sources or source.is_id:
+                continue
+            name = snake(source.path)
+            if name in taken:
+                name = f"{name}_src"
+            if name in taken:
+                continue
+            taken.add(name)
+            proposals.append(
+                Proposal(
+                    MappingRow(
+                        source=source.path,
+                        target=name,
+                        new_attribute=NewAttribute(
+                            type=source.value_type if source.value_type != "foreign_key" else "text",
+                            label=source.label,
+                        ),
+                    ),  # type: ignore[arg-type]
+                    0.5,
+                    f"new {source.value_type} attribute from {source.path}",
+                )
+            )
+    return proposals

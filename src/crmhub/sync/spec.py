@@ -1,0 +1,106 @@
+"""Job specs: what an integration job moves, how it maps, and its settings. Jobs as code (YAML)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from crmhub.core.errors import ConfigError
+from crmhub.mapping.spec import MappingRow
+
+Direction = Literal["inbound", "outbound"]
+DeletePolicy = Literal["keep", "unlink", "soft_delete"]
+
+
+class JobSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    create_records: bool = Field(
+        True, description="Create new records (off: new ones are counted as ignored)."
+    )
+    update_records: bool = Field(True, description="Update existing records (outbound).")
+    most_recent_wins: bool = Field(
+        False, description="Resolve conflicts per attribute by the newer source time."
+    )
+    write_back: list[str] = Field(
+        default_factory=list, description="Hub attributes that flow back to the source."
+    )
+    stamp_hub_id_field: str | None = Field(
+        None, description="Remote field that receives the hub id (e.g. Hub_ID__c)."
+    )
+    remote_id_attribute: str | None = Field(None, description="Hub attribute that receives the remote id.")
+    delete_policy: DeletePolicy = Field(
+        "keep", description="What a full sync does to linked records not seen."
+    )
+    error_threshold_percent: float = Field(
+        10.0, ge=0, le=100, description="Fail a run above this share of bad records."
+    )
+    full_sync_every: timedelta | None = Field(timedelta(days=1), description="Run a full sync this often.")
+    lookback_seconds: int = Field(
+        300, ge=0, description="Incremental reads start this long before the cursor."
+    )
+    snapshot_retention: int = Field(10, ge=0, description="Keep the source snapshots of this many runs.")
+    batch_size: int = Field(2000, ge=1, le=50000)
+
+
+class JobSpec(BaseModel):
+    """One integration job. Every saved edit becomes a new version; runs record the version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    direction: Direction
+    connection: str
+    remote_object: str
+    parent_object: str | None = None
+    object_type: str
+    fields: list[str] = Field(default_factory=list, description="Source fields (inbound), dot paths allowed.")
+    filter: str | None = Field(
+        None, description="Inbound: a filter over source fields; outbound: over hub attributes."
+    )
+    mapping: list[MappingRow] = Field(default_factory=list)
+    match_field: str | None = Field(None, description="Outbound: the remote field matched before creating.")
+    parent_link: str | None = Field(
+        None, description="Outbound: hub foreign-key attribute whose linked remote record becomes the parent."
+    )
+    parent_field: str | None = Field(
+        None, description="Outbound: remote field holding the parent id (AccountId)."
+    )
+    settings: JobSettings = Field(default_factory=JobSettings)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a job needs a name")
+        return value.strip()
+
+    def to_yaml(self) -> str:
+        data = self.model_dump(mode="json", exclude_none=True)
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+    @classmethod
+    def from_yaml(cls, text: str, *, origin: str = "job YAML") -> JobSpec:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{origin} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        return cls.from_data(data, origin=origin)
+
+    @classmethod
+    def from_data(cls, data: Any, *, origin: str = "job") -> JobSpec:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{origin} must be a mapping of job settings")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'job'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"{origin}: {problems}") from None
