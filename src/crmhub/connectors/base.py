@@ -29,6 +29,8 @@ class Capability(StrEnum):
 
 
 WriteMode = Literal["create", "update", "upsert"]
+#: In ``write(mode="update")`` every record names the remote record it updates under this key.
+REMOTE_ID = "@id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +176,11 @@ class Connector(Protocol):
         mode: WriteMode,
         match: str | None = None,
     ) -> list[WriteResult]:
-        """Write a batch (split to the API's limits); one result per input record, in order."""
+        """Write a batch (split to the API's limits); one result per input record, in order.
+
+        ``create`` makes new records; ``update`` changes the records named by each one's
+        :data:`REMOTE_ID` entry; ``upsert`` matches on the ``match`` field (an external id).
+        """
         ...
 
     def close(self) -> None: ...

@@ -166,6 +166,8 @@ class Link(Base):
     last_sent_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     last_received_at: Mapped[datetime | None] = mapped_column(default=None)
     last_sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: When a full sync last saw the remote record (delete detection after the sync).
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -1,0 +1,1 @@
+"""The sync engine: inbound and outbound runs of integration jobs."""

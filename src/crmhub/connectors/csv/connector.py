@@ -14,7 +14,7 @@ import io
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -260,7 +260,6 @@ class CsvConnector:
         path = self._file(object_name)
         size = page_size or 5000
         predicate = self._predicate(object_name, filter) if filter is not None else None
-        file_stamp = format_datetime(datetime.fromtimestamp(path.stat().st_mtime, UTC))
         with self._open(path) as (reader, encoding):
             header = self._header(reader, path)
             missing = [f for f in fields if f not in header]
@@ -306,7 +305,7 @@ class CsvConnector:
                         )
                     )
                     continue
-                modstamp = file_stamp
+                modstamp: str | None = None  # rows carry no time of their own unless a column says so
                 if stamp_index is not None and row[stamp_index].strip():
                     try:
                         modstamp = to_datetime(row[stamp_index])
@@ -320,9 +319,9 @@ class CsvConnector:
                             )
                         )
                         continue
-                if since is not None and modstamp < format_datetime(since):
+                if modstamp is not None and since is not None and modstamp < format_datetime(since):
                     continue
-                if until is not None and modstamp >= format_datetime(until):
+                if modstamp is not None and until is not None and modstamp >= format_datetime(until):
                     continue
                 record = RemoteRecord(remote_id, modstamp, {f: row[i] for f, i in wanted}, row=start_line)
                 if predicate is not None:

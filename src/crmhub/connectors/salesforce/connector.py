@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import httpx
 
 from crmhub.connectors.base import (
+    REMOTE_ID,
     Capability,
     ConnectionCheck,
     FieldInfo,
@@ -447,13 +448,17 @@ class SalesforceConnector:
                 "allOrNone": False,
                 "records": [{"attributes": {"type": object_name}, **_sf_values(r)} for r in chunk],
             }
+            if mode == "update":
+                for item, record in zip(body["records"], chunk, strict=True):
+                    item.pop(REMOTE_ID, None)
+                    item["Id"] = record.get(REMOTE_ID) or record.get("Id")
             what = f"{mode} {len(chunk)} {object_name} record(s)"
             if mode == "create":
                 answer = self.api.request_json(
                     "POST", f"{self.base}/composite/sobjects", json=body, what=what
                 )
             elif mode == "update":
-                missing = [start + i for i, r in enumerate(chunk) if not r.get("Id")]
+                missing = [start + i for i, r in enumerate(chunk) if not (r.get(REMOTE_ID) or r.get("Id"))]
                 if missing:
                     raise ConnectorFatalError(
                         f"update needs an Id on every record (missing at {missing[:5]})"

@@ -1,0 +1,423 @@
+"""Building and running integration jobs: the use cases behind `crmhub jobs …`, the API and the UI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from crmhub.connectors.base import Connector, FieldInfo
+from crmhub.core.errors import CrmHubError, ExpressionError, ValidationError
+from crmhub.mapping.automap import Proposal, SourceField, TargetAttribute, automap
+from crmhub.mapping.spec import MappingRow
+from crmhub.mapping.transform import Transformer
+from crmhub.services.connections import ConnectionService
+from crmhub.services.hub import SYSTEM_ACTOR, HubService
+from crmhub.store import audit
+from crmhub.store import connections as connection_repo
+from crmhub.store import jobs as job_repo
+from crmhub.store import runs as run_repo
+from crmhub.store import schema as schema_repo
+from crmhub.store.models import Job, Run
+from crmhub.store.schema import AttributeSpec, validate_name
+from crmhub.sync.common import Progress, RunOutcome
+from crmhub.sync.runner import cancel_run, execute_run, start_run
+from crmhub.sync.spec import JobSpec
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a job does not validate; ``row`` is the mapping row (0-based) it is about."""
+
+    message: str
+    row: int | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = f"mapping row {self.row + 1}: " if self.row is not None else ""
+        return f"{where}{self.message}"
+
+
+@dataclass
+class PreviewRow:
+    remote_id: str
+    raw: dict[str, Any]
+    mapped: dict[str, Any]
+    errors: list[str] = field(default_factory=list)
+
+
+class JobService:
+    def __init__(self, hub: HubService) -> None:
+        self.hub = hub
+        self.db = hub.db
+        self.connections = ConnectionService(hub)
+
+    # CRUD -----------------------------------------------------------------------------------
+
+    def create(self, spec: JobSpec, *, enabled: bool = False, actor: str = SYSTEM_ACTOR) -> Job:
+        if enabled:
+            self._require_valid(spec)
+        with self.db.begin() as session:
+            connection = connection_repo.get_connection(session, spec.connection)
+            self._create_new_attributes(session, spec)
+            job = job_repo.create_job(
+                session,
+                name=spec.name,
+                direction=spec.direction,
+                connection_id=connection.id,
+                remote_object=spec.remote_object,
+                object_type=spec.object_type,
+                spec=spec.model_dump(mode="json"),
+                enabled=enabled,
+            )
+            audit.record_event(
+                session,
+                actor=actor,
+                action="create",
+                object_kind="job",
+                object_name=spec.name,
+                details={"direction": spec.direction, "version": 1},
+            )
+            return job
+
+    def update(self, name: str, spec: JobSpec, *, actor: str = SYSTEM_ACTOR) -> Job:
+        with self.db.begin() as session:
+            job = job_repo.get_job(session, name)
+            if job.enabled:
+                problems = self.validate(spec)
+                if problems:
+                    raise ValidationError(
+                        f"job {name!r} is enabled and the new version does not validate: {problems[0]}",
+                        hint="fix it or disable the job first",
+                    )
+            connection = connection_repo.get_connection(session, spec.connection)
+            self._create_new_attributes(session, spec)
+            job_repo.update_job_spec(
+                session,
+                job,
+                spec.model_dump(mode="json"),
+                name=spec.name,
+                direction=spec.direction,
+                connection_id=connection.id,
+                remote_object=spec.remote_object,
+                object_type=spec.object_type,
+            )
+            audit.record_event(
+                session,
+                actor=actor,
+                action="update",
+                object_kind="job",
+                object_name=name,
+                details={"version": job.version},
+            )
+            return job
+
+    def save(self, spec: JobSpec, *, actor: str = SYSTEM_ACTOR) -> Job:
+        """Create the job, or save a new version when one of that name exists (YAML import)."""
+        with self.db.read() as session:
+            exists = any(j.name == spec.name for j in job_repo.list_jobs(session))
+        return self.update(spec.name, spec, actor=actor) if exists else self.create(spec, actor=actor)
+
+    def get(self, name: str) -> tuple[Job, JobSpec]:
+        with self.db.read() as session:
+            job = job_repo.get_job(session, name)
+            return job, JobSpec.model_validate(job.spec)
+
+    def list(self) -> list[tuple[Job, Run | None]]:
+        with self.db.read() as session:
+            return [(job, run_repo.last_run(session, job.id)) for job in job_repo.list_jobs(session)]
+
+    def delete(self, name: str, *, actor: str = SYSTEM_ACTOR) -> None:
+        with self.db.begin() as session:
+            job = job_repo.get_job(session, name)
+            if run_repo.active_runs(session, job.id):
+                raise ValidationError(f"job {name!r} has a run in progress", hint="cancel it first")
+            job_repo.delete_job(session, job)
+            audit.record_event(session, actor=actor, action="delete", object_kind="job", object_name=name)
+
+    def duplicate(self, name: str, new_name: str, *, actor: str = SYSTEM_ACTOR) -> Job:
+        _, spec = self.get(name)
+        return self.create(spec.model_copy(update={"name": new_name}), actor=actor)
+
+    def export_yaml(self, name: str) -> str:
+        return self.get(name)[1].to_yaml()
+
+    def set_enabled(self, name: str, enabled: bool, *, actor: str = SYSTEM_ACTOR) -> None:
+        _, spec = self.get(name)
+        if enabled:
+            self._require_valid(spec)
+        with self.db.begin() as session:
+            job = job_repo.get_job(session, name)
+            job.enabled = enabled
+            audit.record_event(
+                session,
+                actor=actor,
+                action="enable" if enabled else "disable",
+                object_kind="job",
+                object_name=name,
+            )
+
+    def _create_new_attributes(self, session: Any, spec: JobSpec) -> None:
+        if spec.direction != "inbound":
+            return
+        object_type = schema_repo.get_object_type(session, spec.object_type)
+        existing = {a.name for a in object_type.attributes}
+        for row in spec.mapping:
+            if row.new_attribute is not None and row.target not in existing:
+                schema_repo.add_attribute(
+                    session,
+                    object_type,
+                    AttributeSpec(
+                        name=row.target,
+                        type=row.new_attribute.type,
+                        label=row.new_attribute.label,
+                        category=row.new_attribute.category,
+                        fk_target=row.new_attribute.fk_target,
+                        created_by_job=spec.name,
+                    ),
+                )
+                existing.add(row.target)
+
+    # Building -------------------------------------------------------------------------------
+
+    def _describe(self, connector: Connector, spec: JobSpec) -> dict[str, FieldInfo]:
+        """Source field path → FieldInfo for the job's selected and mapped fields (dot paths resolved)."""
+        resolve = getattr(connector, "resolve_path", None)
+        description = connector.describe(spec.remote_object)
+        out = {f.name: f for f in description.fields}
+        paths = set(spec.fields) | {r.source for r in spec.mapping if r.source}
+        for path in paths:
+            if "." in path and resolve is not None:
+                out[path] = resolve(spec.remote_object, path)
+        return out
+
+    def automap(self, spec: JobSpec) -> list[Proposal]:
+        """Mapping proposals for the job's selected source fields (or all fields when none are selected)."""
+        connector = self.connections.open(spec.connection)
+        try:
+            schema = self.hub.schema(spec.object_type)
+            object_type = self.hub.object_type(spec.object_type)
+            if spec.direction == "inbound":
+                described = self._describe(connector, spec)
+                wanted = spec.fields or [f for f in described if "." not in f]
+                missing = [p for p in wanted if p not in described]
+                if missing:
+                    raise ValidationError(f"{spec.remote_object} has no field(s) {', '.join(missing)}")
+                sources = [
+                    SourceField(
+                        p,
+                        described[p].label,
+                        described[p].value_type,
+                        is_id=described[p].name == "Id" and "." not in p or described[p].type == "id",
+                    )
+                    for p in wanted
+                ]
+                targets = [TargetAttribute(a.name, a.label, a.type, a.is_key) for a in object_type.attributes]
+                return automap(sources, targets)
+            description = connector.describe(spec.remote_object)
+            writable = [f for f in description.fields if f.creatable or f.updatable]
+            sources = [
+                SourceField(a.name, a.label, a.type) for a in object_type.attributes if a.name in schema.types
+            ]
+            targets = [TargetAttribute(f.name, f.label, f.value_type) for f in writable]
+            return automap(sources, targets, propose_new=False)
+        finally:
+            connector.close()
+
+    def validate(self, spec: JobSpec, *, preview_rows: int = 10) -> list[Problem]:
+        """Everything that would make the job fail before any record moves, each tied to its row."""
+        problems: list[Problem] = []
+        schema = self.hub.schema(spec.object_type)
+        targets_seen: dict[str, int] = {}
+        for i, row in enumerate(spec.mapping):
+            if row.target in targets_seen:
+                problems.append(
+                    Problem(
+                        f"{row.target!r} is already written by row {targets_seen[row.target] + 1}",
+                        i,
+                        row.target,
+                    )
+                )
+            targets_seen.setdefault(row.target, i)
+        if spec.direction == "inbound":
+            problems += self._validate_inbound(spec, schema)
+        else:
+            problems += self._validate_outbound(spec, schema)
+        if spec.filter:
+            from crmhub.expr import parse
+
+            try:
+                parse(spec.filter)
+            except ExpressionError as exc:
+                problems.append(Problem(f"filter: {exc}", None, "filter"))
+        if not problems and spec.direction == "inbound" and preview_rows:
+            try:
+                for n, row in enumerate(self.preview(spec, limit=preview_rows)):
+                    for err in row.errors:
+                        problems.append(Problem(f"preview row {n + 1} ({row.remote_id}): {err}"))
+            except CrmHubError as exc:
+                problems.append(Problem(f"preview failed: {exc}"))
+        return problems
+
+    def _validate_inbound(self, spec: JobSpec, schema: Any) -> list[Problem]:
+        problems: list[Problem] = []
+        if not any(r.target == schema.key for r in spec.mapping):
+            problems.append(
+                Problem(
+                    f"the key attribute {schema.key!r} of {spec.object_type} is not mapped", None, schema.key
+                )
+            )
+        connector = self.connections.open(spec.connection)
+        try:
+            try:
+                described = self._describe(connector, spec)
+            except CrmHubError as exc:
+                return [*problems, Problem(f"cannot describe {spec.remote_object}: {exc}")]
+        finally:
+            connector.close()
+        source_types = {path: info.value_type for path, info in described.items()}
+        for path in spec.fields:
+            if path not in described:
+                problems.append(Problem(f"{spec.remote_object} has no field {path!r}", None, path))
+        target_types: dict[str, str] = {}
+        for i, row in enumerate(spec.mapping):
+            if row.target in schema.types:
+                target_types[row.target] = schema.types[row.target]
+            elif row.new_attribute is not None:
+                try:
+                    validate_name(row.target, what="attribute")
+                except ValidationError as exc:
+                    problems.append(Problem(str(exc), i, row.target))
+                    continue
+                target_types[row.target] = row.new_attribute.type
+            else:
+                problems.append(
+                    Problem(
+                        f"{spec.object_type} has no attribute {row.target!r}; map to an existing one or create it",
+                        i,
+                        row.target,
+                    )
+                )
+                continue
+            if row.source is not None and row.source not in described:
+                problems.append(Problem(f"{spec.remote_object} has no field {row.source!r}", i, row.source))
+                continue
+            try:
+                Transformer.compile([row], target_types=target_types, source_types=source_types)
+            except CrmHubError as exc:
+                problems.append(Problem(str(exc), i, row.target))
+        return problems
+
+    def _validate_outbound(self, spec: JobSpec, schema: Any) -> list[Problem]:
+        problems: list[Problem] = []
+        connector = self.connections.open(spec.connection)
+        try:
+            description = connector.describe(spec.remote_object)
+        except CrmHubError as exc:
+            return [Problem(f"cannot describe {spec.remote_object}: {exc}")]
+        finally:
+            connector.close()
+        writable = {f.name for f in description.fields if f.creatable or f.updatable}
+        for i, row in enumerate(spec.mapping):
+            if row.source is not None and row.source not in schema.types:
+                problems.append(Problem(f"{spec.object_type} has no attribute {row.source!r}", i, row.source))
+            if row.target not in writable:
+                problems.append(
+                    Problem(
+                        f"{spec.remote_object} field {row.target!r} is not writable or does not exist",
+                        i,
+                        row.target,
+                    )
+                )
+        if spec.match_field and description.field(spec.match_field) is None:
+            problems.append(
+                Problem(
+                    f"{spec.remote_object} has no match field {spec.match_field!r}", None, spec.match_field
+                )
+            )
+        return problems
+
+    def _require_valid(self, spec: JobSpec) -> None:
+        problems = self.validate(spec)
+        if problems:
+            listing = "; ".join(str(p) for p in problems[:5])
+            raise ValidationError(
+                f"job {spec.name!r} does not validate: {listing}",
+                hint="fix the mapping (`crmhub jobs validate`) before enabling it",
+            )
+
+    def preview(self, spec: JobSpec, *, limit: int = 10) -> list[PreviewRow]:
+        """The first source rows matching the filter, raw and mapped side by side."""
+        if spec.direction != "inbound":
+            raise ValidationError("preview shows source rows of inbound jobs")
+        schema = self.hub.schema(spec.object_type)
+        target_types = {
+            r.target: schema.types.get(r.target) or (r.new_attribute.type if r.new_attribute else "text")
+            for r in spec.mapping
+        }
+        transformer = Transformer.compile(spec.mapping, target_types=target_types)
+        fields = list(dict.fromkeys([*spec.fields, *(r.source for r in spec.mapping if r.source)]))
+        filter_ast = None
+        if spec.filter:
+            from crmhub.expr import parse
+
+            filter_ast = parse(spec.filter)
+        connector = self.connections.open(spec.connection)
+        try:
+            records = connector.preview(spec.remote_object, fields, filter=filter_ast, limit=limit)
+        finally:
+            connector.close()
+        out = []
+        for record in records:
+            mapped, errors = transformer(record.values)
+            out.append(
+                PreviewRow(
+                    record.id,
+                    record.values,
+                    mapped,
+                    [f"{e.target} ← {e.source}: {e.message}" for e in errors],
+                )
+            )
+        return out
+
+    # Running --------------------------------------------------------------------------------
+
+    def run(
+        self,
+        name: str,
+        *,
+        full: bool = False,
+        dry_run: bool = False,
+        trigger: str = "manual",
+        queue: bool = False,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> tuple[Run, RunOutcome]:
+        run = start_run(self.db, name, trigger=trigger, full=full, dry_run=dry_run, queue=queue)
+        outcome = execute_run(
+            self.db,
+            run.id,
+            open_connector=self.connections.open,
+            data_dir=self.hub.settings.resolved_home,
+            on_progress=on_progress,
+        )
+        return run, outcome
+
+    def cancel(self, run_id: str) -> Run:
+        return cancel_run(self.db, run_id)
+
+    def rebuild_mapping(self, name: str, **kw: Any) -> tuple[Run, RunOutcome]:
+        """Clear the job's links and re-match everything with a full sync."""
+        from crmhub.store.links import clear_links
+
+        with self.db.begin() as session:
+            job = job_repo.get_job(session, name)
+            clear_links(session, connection_id=job.connection_id, remote_object=job.remote_object)
+            job.state = {}
+            audit.record_event(
+                session, actor=SYSTEM_ACTOR, action="rebuild_mapping", object_kind="job", object_name=name
+            )
+        return self.run(name, full=True, trigger="rebuild", **kw)
+
+
+def mapping_rows(proposals: list[Proposal], *, min_confidence: float = 0.0) -> list[MappingRow]:
+    return [p.row for p in proposals if p.confidence >= min_confidence]

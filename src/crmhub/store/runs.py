@@ -1,0 +1,162 @@
+"""Runs, their events, the error ledger and artifacts. Caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from crmhub.core.clock import utcnow
+from crmhub.core.errors import NotFoundError
+from crmhub.core.ids import new_hub_id
+from crmhub.store.models import Artifact, Run, RunError, RunEvent
+
+ACTIVE_STATUSES = ("queued", "running")
+FINAL_STATUSES = ("succeeded", "succeeded_with_errors", "failed", "cancelled")
+
+
+def create_run(
+    session: Session,
+    *,
+    job_id: int,
+    job_version: int,
+    trigger: str,
+    mode: str,
+    dry_run: bool = False,
+    status: str = "queued",
+    idempotency_key: str | None = None,
+) -> Run:
+    run = Run(
+        id=new_hub_id(),
+        job_id=job_id,
+        job_version=job_version,
+        trigger=trigger,
+        mode=mode,
+        status=status,
+        dry_run=dry_run,
+        counts={},
+        usage={},
+        checkpoint={},
+        idempotency_key=idempotency_key,
+    )
+    session.add(run)
+    session.flush()
+    add_event(session, run.id, "created", f"{trigger} {mode} run{' (dry run)' if dry_run else ''}")
+    return run
+
+
+def get_run(session: Session, run_id: str) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFoundError(f"run {run_id!r} does not exist", hint="list runs with `crmhub runs list`")
+    return run
+
+
+def active_runs(session: Session, job_id: int) -> list[Run]:
+    return list(
+        session.scalars(
+            select(Run).where(Run.job_id == job_id, Run.status.in_(ACTIVE_STATUSES)).order_by(Run.created_at)
+        )
+    )
+
+
+def list_runs(
+    session: Session,
+    *,
+    job_id: int | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    since: datetime | None = None,
+) -> list[Run]:
+    stmt = select(Run)
+    if job_id is not None:
+        stmt = stmt.where(Run.job_id == job_id)
+    if status is not None:
+        stmt = stmt.where(Run.status == status)
+    if since is not None:
+        stmt = stmt.where(Run.created_at >= since)
+    return list(session.scalars(stmt.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)))
+
+
+def last_run(session: Session, job_id: int) -> Run | None:
+    return session.scalar(
+        select(Run).where(Run.job_id == job_id).order_by(Run.created_at.desc(), Run.id.desc()).limit(1)
+    )
+
+
+def add_event(
+    session: Session, run_id: str, kind: str, message: str = "", data: dict[str, Any] | None = None
+) -> None:
+    session.add(RunEvent(run_id=run_id, kind=kind, message=message, data=data or {}))
+
+
+def events(session: Session, run_id: str) -> list[RunEvent]:
+    return list(session.scalars(select(RunEvent).where(RunEvent.run_id == run_id).order_by(RunEvent.id)))
+
+
+def add_errors(session: Session, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(RunError.__table__.insert(), [{"run_id": run_id, **r} for r in rows])
+
+
+def errors(session: Session, run_id: str, *, limit: int = 100, offset: int = 0) -> list[RunError]:
+    return list(
+        session.scalars(
+            select(RunError)
+            .where(RunError.run_id == run_id)
+            .order_by(RunError.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+
+
+def count_errors(session: Session, run_id: str) -> int:
+    return int(
+        session.scalar(select(func.count()).select_from(RunError).where(RunError.run_id == run_id)) or 0
+    )
+
+
+def heartbeat(session: Session, run_id: str, *, now: datetime | None = None) -> bool:
+    """Touch the run's heartbeat; returns True when a cancel was requested."""
+    session.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=now or utcnow()))
+    return bool(session.scalar(select(Run.cancel_requested).where(Run.id == run_id)))
+
+
+def stale_runs(
+    session: Session, job_id: int, *, older_than: timedelta, now: datetime | None = None
+) -> list[Run]:
+    """Running runs of a job whose heartbeat is older than ``older_than`` (their worker died)."""
+    limit = (now or utcnow()) - older_than
+    return [
+        r
+        for r in active_runs(session, job_id)
+        if r.status == "running" and (r.heartbeat_at or r.started_at or r.created_at) < limit
+    ]
+
+
+def add_artifact(
+    session: Session, run_id: str, *, kind: str, path: str, records: int, size_bytes: int
+) -> Artifact:
+    artifact = Artifact(run_id=run_id, kind=kind, path=path, records=records, size_bytes=size_bytes)
+    session.add(artifact)
+    session.flush()
+    return artifact
+
+
+def artifacts(session: Session, run_id: str) -> list[Artifact]:
+    return list(session.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id)))
+
+
+def artifacts_beyond_retention(session: Session, job_id: int, keep: int, kind: str) -> list[Artifact]:
+    """Artifacts of a job's runs older than its newest ``keep`` ones of that kind."""
+    stmt = (
+        select(Artifact)
+        .join(Run, Run.id == Artifact.run_id)
+        .where(Run.job_id == job_id, Artifact.kind == kind)
+        .order_by(Artifact.created_at.desc(), Artifact.id.desc())
+    )
+    return list(session.scalars(stmt))[keep:]

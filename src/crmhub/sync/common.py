@@ -1,0 +1,135 @@
+"""Pieces both directions use: page prefetching, record hashing, source snapshots, run outcomes."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+T = TypeVar("T")
+_DONE = object()
+
+
+def prefetch(iterator: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Iterate in a helper thread, ``depth`` items ahead: the next page is fetched while this one is loaded.
+
+    An exception in the producer is re-raised in the consumer; closing the generator stops the producer.
+    """
+    items: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(_DONE)
+        except BaseException as exc:
+            items.put(exc)
+
+    thread = threading.Thread(target=produce, name="crmhub-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                items.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+
+
+def fingerprint(*parts: Any) -> bytes:
+    """A short digest of JSON-able parts (mapping version, settings …) mixed into record hashes."""
+    return hashlib.blake2b(
+        orjson.dumps(parts, option=orjson.OPT_SORT_KEYS, default=str), digest_size=8
+    ).digest()
+
+
+def record_hash(salt: bytes, values: dict[str, Any]) -> str:
+    """Hash of one record's values, salted with the job's mapping fingerprint."""
+    return hashlib.blake2b(
+        orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str), digest_size=16, salt=salt[:16]
+    ).hexdigest()
+
+
+class SnapshotWriter:
+    """Streams what a run read to ``<dir>/<run_id>.jsonl.gz``: one JSON line per source record."""
+
+    def __init__(self, directory: Path, run_id: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"{run_id}.jsonl.gz"
+        self._fh = gzip.open(self.path, "wb", compresslevel=1)
+        self.records = 0
+
+    def write(self, lines: list[dict[str, Any]]) -> None:
+        if lines:
+            self._fh.write(b"".join(orjson.dumps(line, default=str) + b"\n" for line in lines))
+            self.records += len(lines)
+
+    def close(self) -> int:
+        self._fh.close()
+        return self.path.stat().st_size
+
+
+COUNT_NAMES = ("read", "created", "updated", "unchanged", "ignored", "deleted", "failed", "sent")
+
+
+@dataclass
+class Counts:
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    ignored: int = 0
+    deleted: int = 0
+    failed: int = 0
+    sent: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COUNT_NAMES}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Counts:
+        return cls(**{k: int(v) for k, v in (data or {}).items() if k in COUNT_NAMES})
+
+
+@dataclass
+class Progress:
+    """What a progress display needs after every batch."""
+
+    run_id: str
+    done: int
+    total: int | None
+    counts: Counts
+    message: str = ""
+
+
+@dataclass
+class RunOutcome:
+    status: str
+    counts: Counts
+    message: str
+    snapshot: Path | None = None
+    errors: int = 0
+    usage: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,448 @@
+"""Inbound runs: CRM (or file) → hub.
+
+Per page, in one transaction: drop records the cursor has seen; skip records whose hash equals
+their link's last-received hash (unchanged at the source, no mapping, no write); map the rest;
+resolve identity (link → key → create if allowed); upsert with per-attribute stamps (most recent
+wins when the job says so); create and refresh links; advance the cursor; record counts and errors.
+A killed run resumes from the last committed page. A full sync then applies the delete policy to
+linked records it did not see.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from crmhub.connectors.base import REMOTE_ID, Capability, Page, RemoteRecord
+from crmhub.core.clock import utcnow
+from crmhub.core.cursor import Cursor
+from crmhub.core.errors import ValidationError
+from crmhub.core.perf import gc_paused
+from crmhub.mapping.transform import Transformer
+from crmhub.store import links as link_repo
+from crmhub.store import records as record_repo
+from crmhub.store import runs as run_repo
+from crmhub.store.models import Job, Link, Record, Run
+from crmhub.store.records import Outcome, Stamp
+from crmhub.store.schema import load_schema
+from crmhub.sync.common import Counts, Progress, SnapshotWriter, fingerprint, prefetch, record_hash
+from crmhub.sync.context import Cancelled, DryRunRollback, RunContext
+
+
+class InboundRun:
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.spec = ctx.spec
+        self.settings = ctx.spec.settings
+        self.counts = Counts()
+        self.errors = 0
+        self.stamp = Stamp(job=str(ctx.job_id), run=ctx.run_id)
+        with ctx.db.read() as session:
+            self.schema = load_schema(session, self.spec.object_type)
+            run = run_repo.get_run(session, ctx.run_id)
+            self.counts = Counts.from_dict(run.counts)
+            self.errors = run_repo.count_errors(session, ctx.run_id)
+        if self.schema.key is None:
+            raise ValidationError(f"object type {self.spec.object_type!r} has no key attribute")
+        self.transformer = Transformer.compile(self.spec.mapping, target_types=self.schema.types)
+        self.salt = fingerprint(ctx.job_version, [r.model_dump(mode="json") for r in self.spec.mapping])
+        self.fields = self._fields()
+
+    def _fields(self) -> list[str]:
+        wanted = list(self.spec.fields)
+        for row in self.spec.mapping:
+            if row.source is not None and row.source not in wanted:
+                wanted.append(row.source)
+        if self.spec.mapping and any(r.expression for r in self.spec.mapping):
+            from crmhub.expr import fields as expr_fields
+            from crmhub.expr import parse
+
+            for row in self.spec.mapping:
+                if row.expression:
+                    for path in sorted(expr_fields(parse(row.expression))):
+                        if path not in wanted:
+                            wanted.append(path)
+        return wanted
+
+    # The run ------------------------------------------------------------------------------
+
+    def execute(self) -> Counts:
+        ctx = self.ctx
+        state = dict(ctx.state)
+        # A source that cannot read "since" (a file) is read whole every time: a full sync.
+        full = ctx.mode == "full" or Capability.INCREMENTAL not in ctx.connector.capabilities
+        if full:
+            resumed = state.get("full_sync") or {}
+            full_started = resumed.get("started_at") or ctx.started_at.isoformat()
+            cursor = Cursor.from_json(resumed.get("cursor"))
+            since = cursor.read_from(timedelta(0)) if cursor.modstamp else None
+        else:
+            full_started = None
+            cursor = Cursor.from_json(state.get("cursor"))
+            since = cursor.read_from(timedelta(seconds=self.settings.lookback_seconds))
+        filter_ast = None
+        if self.spec.filter:
+            from crmhub.expr import parse
+
+            filter_ast = parse(self.spec.filter)
+        pages = ctx.connector.read(
+            self.spec.remote_object,
+            self.fields,
+            filter=filter_ast,
+            since=since,
+            until=ctx.started_at,
+            page_size=self.settings.batch_size,
+            include_deleted=not full,
+        )
+        snapshot = SnapshotWriter(ctx.snapshot_dir, ctx.run_id)
+        try:
+            with gc_paused():
+                for page in prefetch(iter(pages)):
+                    cursor = self._page(page, cursor, full=full, full_started=full_started, snapshot=snapshot)
+            if full and full_started is not None:
+                self._reconcile_deletes(datetime.fromisoformat(full_started), cursor)
+        finally:
+            size = snapshot.close()
+            if not ctx.dry_run:
+                with ctx.db.begin() as session:
+                    run_repo.add_artifact(
+                        session,
+                        ctx.run_id,
+                        kind="source_snapshot",
+                        path=str(snapshot.path),
+                        records=snapshot.records,
+                        size_bytes=size,
+                    )
+        return self.counts
+
+    def _page(
+        self, page: Page, cursor: Cursor, *, full: bool, full_started: str | None, snapshot: SnapshotWriter
+    ) -> Cursor:
+        ctx = self.ctx
+        fresh = [r for r in page.records if not (r.modstamp is not None and cursor.seen(r.modstamp, r.id))]
+        snapshot.write(
+            [{"id": r.id, "modstamp": r.modstamp, "deleted": r.deleted, "values": r.values} for r in fresh]
+        )
+        ledger: list[dict[str, Any]] = [
+            {
+                "phase": "read",
+                "row": rej.row,
+                "remote_id": rej.remote_id,
+                "raw_value": rej.raw,
+                "message": rej.message,
+                "error_class": "RejectedRow",
+            }
+            for rej in page.rejected
+        ]
+        counts = self.counts
+        counts.read += len(fresh) + len(page.rejected)
+        counts.failed += len(page.rejected)
+        new_cursor = cursor.advance((r.modstamp, r.id) for r in fresh if r.modstamp is not None).capped(
+            ctx.started_at
+        )
+        now = utcnow()
+        write_backs: list[tuple[str, str]] = []
+        try:
+            with ctx.db.begin() as session:
+                self._apply(session, fresh, ledger, now=now, full=full, write_backs=write_backs)
+                run_repo.add_errors(session, ctx.run_id, ledger)
+                self.errors += len(ledger)
+                cancel = self._checkpoint(
+                    session, new_cursor, full=full, full_started=full_started, total=page.total
+                )
+                if ctx.dry_run:
+                    raise DryRunRollback
+        except DryRunRollback:
+            cancel = False
+        if write_backs and not ctx.dry_run:
+            self._write_back(write_backs)
+        if ctx.on_progress is not None:
+            ctx.on_progress(Progress(ctx.run_id, counts.read, page.total, counts))
+        if cancel:
+            raise Cancelled
+        return new_cursor
+
+    def _apply(
+        self,
+        session: Session,
+        records: list[RemoteRecord],
+        ledger: list[dict[str, Any]],
+        *,
+        now: datetime,
+        full: bool,
+        write_backs: list[tuple[str, str]],
+    ) -> None:
+        ctx, counts, spec = self.ctx, self.counts, self.spec
+        live = [r for r in records if not r.deleted]
+        deleted = [r for r in records if r.deleted]
+        links = link_repo.find_links_by_remote(
+            session,
+            connection_id=ctx.connection_id,
+            remote_object=spec.remote_object,
+            remote_ids=[r.id for r in records],
+        )
+        seen_links: list[int] = []
+        by_hub: list[tuple[RemoteRecord, str, dict[str, Any]]] = []
+        by_key: list[tuple[RemoteRecord, str, dict[str, Any]]] = []
+        remote_attr = self.settings.remote_id_attribute
+        for record in live:
+            digest = record_hash(self.salt, record.values)
+            link = links.get(record.id)
+            if link is not None and link.last_received_hash == digest:
+                counts.unchanged += 1
+                seen_links.append(link.id)
+                continue
+            row, field_errors = self.transformer(record.values)
+            if field_errors:
+                counts.failed += 1
+                for err in field_errors:
+                    ledger.append(
+                        {
+                            "phase": "map",
+                            "row": record.row,
+                            "remote_id": record.id,
+                            "field": err.source,
+                            "raw_value": None if err.raw is None else str(err.raw)[:2000],
+                            "message": f"{spec.remote_object} {record.id} → {err.target}: {err.message}",
+                            "error_class": err.error_class,
+                        }
+                    )
+                continue
+            if remote_attr:
+                row[remote_attr] = record.id
+            if link is not None:
+                row["hub_id"] = link.hub_id
+                by_hub.append((record, digest, row))
+            else:
+                by_key.append((record, digest, row))
+
+        received: list[tuple[RemoteRecord, str, str, bool]] = []  # record, digest, hub_id, new link
+        for items, match in ((by_hub, "hub_id"), (by_key, "key")):
+            if not items:
+                continue
+            result = record_repo.upsert_records(
+                session,
+                self.schema,
+                [row for _, _, row in items],
+                stamp=self.stamp,
+                source_times=[rec.modstamp for rec, _, _ in items],
+                match=match,
+                most_recent=self.settings.most_recent_wins,
+                create=self.settings.create_records,
+                now=now,
+            )
+            for (record, digest, _row), outcome in zip(items, result.results, strict=True):
+                status = outcome.status
+                if status is Outcome.FAILED:
+                    counts.failed += 1
+                    ledger.append(
+                        {
+                            "phase": "load",
+                            "row": record.row,
+                            "remote_id": record.id,
+                            "field": outcome.attribute,
+                            "raw_value": None if outcome.value is None else str(outcome.value)[:2000],
+                            "message": outcome.error or "rejected",
+                            "error_class": "ValueConversionError",
+                        }
+                    )
+                    continue
+                if status is Outcome.IGNORED:
+                    counts.ignored += 1
+                    continue
+                setattr(counts, status.value, getattr(counts, status.value) + 1)
+                assert outcome.hub_id is not None
+                received.append((record, digest, outcome.hub_id, match == "key"))
+
+        # Links: refresh existing ones, create new ones (a hub record can be linked once per remote object).
+        refreshed = [(links[r.id].id, d) for r, d, _h, new in received if not new]
+        if refreshed:
+            session.execute(
+                update(Link),
+                [
+                    {
+                        "id": lid,
+                        "last_received_hash": d,
+                        "last_received_at": now,
+                        **({"last_seen_at": now} if full else {}),
+                    }
+                    for lid, d in refreshed
+                ],
+            )
+        fresh_links = [(r, d, h) for r, d, h, new in received if new]
+        if fresh_links:
+            self._create_links(session, fresh_links, ledger, now=now, full=full, write_backs=write_backs)
+        if full and seen_links:
+            session.execute(update(Link).where(Link.id.in_(seen_links)).values(last_seen_at=now))
+        if deleted:
+            self._deleted(session, [links[r.id] for r in deleted if r.id in links])
+
+    def _create_links(
+        self,
+        session: Session,
+        items: list[tuple[RemoteRecord, str, str]],
+        ledger: list[dict[str, Any]],
+        *,
+        now: datetime,
+        full: bool,
+        write_backs: list[tuple[str, str]],
+    ) -> None:
+        ctx, spec = self.ctx, self.spec
+        hub_ids = [h for _, _, h in items]
+        taken = {
+            hub_id: remote_id
+            for hub_id, remote_id in session.execute(
+                select(Link.hub_id, Link.remote_id).where(
+                    Link.connection_id == ctx.connection_id,
+                    Link.remote_object == spec.remote_object,
+                    Link.hub_id.in_(hub_ids),
+                )
+            )
+        }
+        rows = []
+        claimed: set[str] = set()
+        for record, digest, hub_id in items:
+            other = taken.get(hub_id)
+            if other is not None or hub_id in claimed:
+                ledger.append(
+                    {
+                        "phase": "link",
+                        "row": record.row,
+                        "remote_id": record.id,
+                        "hub_id": hub_id,
+                        "message": f"{spec.remote_object} {record.id} has the same key as {other or 'another record'}, "
+                        f"which is linked to hub record {hub_id} already; the values were merged into it",
+                        "error_class": "DuplicateKey",
+                    }
+                )
+                continue
+            claimed.add(hub_id)
+            rows.append(
+                {
+                    "hub_id": hub_id,
+                    "connection_id": ctx.connection_id,
+                    "remote_object": spec.remote_object,
+                    "remote_id": record.id,
+                    "last_received_hash": digest,
+                    "last_received_at": now,
+                    "last_seen_at": now if full else None,
+                    "created_at": now,
+                }
+            )
+            if self.settings.stamp_hub_id_field:
+                write_backs.append((record.id, hub_id))
+        if rows:
+            session.execute(Link.__table__.insert(), rows)
+
+    def _deleted(self, session: Session, links: list[Link]) -> None:
+        """Records the source reports deleted: apply the job's delete policy."""
+        policy = self.settings.delete_policy
+        if not links or policy == "keep":
+            return
+        hub_ids = [link.hub_id for link in links]
+        if policy == "soft_delete":
+            self.counts.deleted += record_repo.soft_delete(session, hub_ids)
+        else:  # unlink
+            for link in links:
+                session.delete(link)
+            self.counts.deleted += len(links)
+
+    def _reconcile_deletes(self, full_started: datetime, cursor: Cursor) -> None:
+        """After a full sync: linked records the sync did not see were deleted at the source."""
+        ctx, spec, policy = self.ctx, self.spec, self.settings.delete_policy
+        with ctx.db.begin() as session:
+            stale = (
+                select(Link.id, Link.hub_id)
+                .where(
+                    Link.connection_id == ctx.connection_id,
+                    Link.remote_object == spec.remote_object,
+                    or_(Link.last_seen_at.is_(None), Link.last_seen_at < full_started),
+                )
+                .join(Record, and_(Record.hub_id == Link.hub_id, Record.deleted_at.is_(None)))
+            )
+            rows = list(session.execute(stale))
+            if rows and policy != "keep":
+                ids = [r.hub_id for r in rows]
+                if policy == "soft_delete":
+                    for start in range(0, len(ids), 2000):
+                        self.counts.deleted += record_repo.soft_delete(session, ids[start : start + 2000])
+                else:
+                    link_ids = [r.id for r in rows]
+                    for start in range(0, len(link_ids), 2000):
+                        session.execute(
+                            Link.__table__.delete().where(Link.id.in_(link_ids[start : start + 2000]))
+                        )
+                    self.counts.deleted += len(link_ids)
+            run_repo.add_event(
+                session,
+                ctx.run_id,
+                "deletes",
+                f"full sync: {len(rows)} linked record(s) not seen at the source; policy {policy}",
+            )
+            job = session.get(Job, ctx.job_id)
+            if job is not None and not ctx.dry_run:
+                state = dict(job.state)
+                main = Cursor.from_json(state.get("cursor"))
+                if cursor.modstamp and (main.modstamp is None or cursor.modstamp > main.modstamp):
+                    main = cursor
+                state["cursor"] = main.to_json()
+                state["last_full_sync_at"] = full_started.isoformat()
+                state.pop("full_sync", None)
+                job.state = state
+            run = session.get(Run, ctx.run_id)
+            if run is not None:
+                run.counts = self.counts.as_dict()
+            if ctx.dry_run:
+                session.rollback()
+
+    def _checkpoint(
+        self, session: Session, cursor: Cursor, *, full: bool, full_started: str | None, total: int | None
+    ) -> bool:
+        """Commit the cursor with the batch it covers; record progress; True when a cancel was asked."""
+        ctx = self.ctx
+        job = session.get(Job, ctx.job_id)
+        assert job is not None
+        state = dict(job.state)
+        if full:
+            state["full_sync"] = {"started_at": full_started, "cursor": cursor.to_json()}
+        else:
+            state["cursor"] = cursor.to_json()
+        job.state = state
+        run = session.get(Run, ctx.run_id)
+        assert run is not None
+        run.counts = self.counts.as_dict()
+        run.progress_done = self.counts.read
+        if total is not None:
+            run.progress_total = total
+        run.usage = ctx.connector.usage.as_dict()
+        run.heartbeat_at = utcnow()
+        return bool(run.cancel_requested)
+
+    def _write_back(self, pairs: list[tuple[str, str]]) -> None:
+        """Stamp the hub id into the remote records just linked (e.g. Hub_ID__c)."""
+        field = self.settings.stamp_hub_id_field
+        assert field is not None
+        results = self.ctx.connector.write(
+            self.spec.remote_object,
+            [{REMOTE_ID: remote, field: hub} for remote, hub in pairs],
+            mode="update",
+        )
+        failures = [
+            {
+                "phase": "write_back",
+                "remote_id": pairs[r.index][0],
+                "hub_id": pairs[r.index][1],
+                "field": field,
+                "message": f"could not stamp the hub id into {field}: {r.error_code}: {r.message}",
+                "error_class": "WriteBackError",
+            }
+            for r in results
+            if not r.ok
+        ]
+        if failures:
+            with self.ctx.db.begin() as session:
+                run_repo.add_errors(session, self.ctx.run_id, failures)
+            self.errors += len(failures)

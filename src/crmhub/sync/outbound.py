@@ -1,0 +1,343 @@
+"""Outbound runs: hub → CRM.
+
+Hub records of the job's object type matching its filter are read in hub-id order, batch by batch.
+Each is mapped to the remote payload; attributes whose value arrived from this same connection are
+left out (no echo); a record whose payload hash equals its link's last-sent hash is skipped. The rest
+are matched (link → the remote match field → create if allowed) and written in batches; links and
+hashes are stored for what succeeded, and the remote id is written back to the hub when the job says
+so. A record that failed keeps its old hash, so the next run sends it again even if it did not change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from crmhub.connectors.base import REMOTE_ID
+from crmhub.core.clock import utcnow
+from crmhub.core.perf import gc_paused
+from crmhub.mapping.transform import Transformer
+from crmhub.store import records as record_repo
+from crmhub.store import runs as run_repo
+from crmhub.store.models import Job, Link, Record, Run
+from crmhub.store.records import Stamp
+from crmhub.store.schema import load_schema
+from crmhub.sync.common import Counts, Progress, SnapshotWriter, fingerprint, record_hash
+from crmhub.sync.context import Cancelled, RunContext
+
+
+class OutboundRun:
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.spec = ctx.spec
+        self.settings = ctx.spec.settings
+        self.counts = Counts()
+        self.errors = 0
+        with ctx.db.read() as session:
+            self.schema = load_schema(session, self.spec.object_type)
+            run = run_repo.get_run(session, ctx.run_id)
+            self.counts = Counts.from_dict(run.counts)
+            self.errors = run_repo.count_errors(session, ctx.run_id)
+        self.source_of = {row.target: row.source for row in self.spec.mapping}
+        self.transformer = Transformer.compile(
+            self.spec.mapping,
+            target_types={row.target: _remote_type(row, self.schema.types) for row in self.spec.mapping},
+            source_types=self.schema.types,
+        )
+        self.salt = fingerprint(ctx.job_version, [r.model_dump(mode="json") for r in self.spec.mapping])
+        self.filter = None
+        if self.spec.filter:
+            from crmhub.expr import parse
+
+            self.filter = parse(self.spec.filter)
+
+    def execute(self) -> Counts:
+        ctx = self.ctx
+        after = (
+            (ctx.state.get("outbound") or {}).get("after")
+            if ctx.state.get("outbound_run") == ctx.run_id
+            else None
+        )
+        snapshot = SnapshotWriter(ctx.snapshot_dir, ctx.run_id)
+        try:
+            with gc_paused():
+                while True:
+                    batch = self._select(after)
+                    if not batch:
+                        break
+                    after = batch[-1].hub_id
+                    self._batch(batch, after, snapshot)
+        finally:
+            size = snapshot.close()
+            if not ctx.dry_run:
+                with ctx.db.begin() as session:
+                    run_repo.add_artifact(
+                        session,
+                        ctx.run_id,
+                        kind="source_snapshot",
+                        path=str(snapshot.path),
+                        records=snapshot.records,
+                        size_bytes=size,
+                    )
+        return self.counts
+
+    def _select(self, after: str | None) -> list[Record]:
+        stmt = select(Record).where(Record.object_type_id == self.schema.id, Record.deleted_at.is_(None))
+        if after:
+            stmt = stmt.where(Record.hub_id > after)
+        with self.ctx.db.read() as session:
+            if self.filter is not None:
+                from crmhub.store.expr_sql import compile_sql
+
+                stmt = stmt.where(
+                    compile_sql(
+                        self.filter, Record.values, dialect_name=self.ctx.db.dialect, schema=self.schema.types
+                    )
+                )
+            return list(session.scalars(stmt.order_by(Record.hub_id).limit(self.settings.batch_size)))
+
+    def _payload(self, record: Record) -> tuple[dict[str, Any], list[Any]]:
+        values = record.values
+        echo = self.ctx.echo_jobs
+        if echo:
+            stamps = record.stamps
+            default = stamps.get("_")
+            values = {
+                k: v
+                for k, v in values.items()
+                if k in self.settings.write_back or (stamps.get(k) or default or [None, None])[1] not in echo
+            }
+        payload, errors = self.transformer(values)
+        # Leave out targets whose source attribute was suppressed (or absent): never send a null for them.
+        payload = {t: v for t, v in payload.items() if v is not None or self.source_of.get(t) in values}
+        return payload, errors
+
+    def _batch(self, records: list[Record], after: str, snapshot: SnapshotWriter) -> None:
+        ctx, spec, counts = self.ctx, self.spec, self.counts
+        now = utcnow()
+        ledger: list[dict[str, Any]] = []
+        with ctx.db.read() as session:
+            links = {
+                link.hub_id: link
+                for link in session.scalars(
+                    select(Link).where(
+                        Link.connection_id == ctx.connection_id,
+                        Link.remote_object == spec.remote_object,
+                        Link.hub_id.in_([r.hub_id for r in records]),
+                    )
+                )
+            }
+            parents = self._parents(session, records)
+        to_update: list[tuple[Record, dict[str, Any], str]] = []
+        to_create: list[tuple[Record, dict[str, Any], str]] = []
+        counts.read += len(records)
+        for record in records:
+            payload, errors = self._payload(record)
+            if errors:
+                counts.failed += 1
+                ledger.extend(
+                    {
+                        "phase": "map",
+                        "hub_id": record.hub_id,
+                        "field": e.source,
+                        "raw_value": None if e.raw is None else str(e.raw)[:2000],
+                        "message": f"{spec.object_type} {record.hub_id} → {e.target}: {e.message}",
+                        "error_class": e.error_class,
+                    }
+                    for e in errors
+                )
+                continue
+            if spec.parent_link and spec.parent_field:
+                parent_hub = record.values.get(spec.parent_link)
+                if parent_hub:
+                    parent_remote = parents.get(parent_hub)
+                    if parent_remote is None:
+                        counts.failed += 1
+                        ledger.append(
+                            {
+                                "phase": "map",
+                                "hub_id": record.hub_id,
+                                "field": spec.parent_link,
+                                "raw_value": parent_hub,
+                                "message": f"{spec.object_type} {record.hub_id}: its {spec.parent_link} {parent_hub} is not "
+                                f"linked to a {spec.parent_object or 'parent'} record on this connection yet; "
+                                "export the parents first",
+                                "error_class": "MissingParent",
+                            }
+                        )
+                        continue
+                    payload[spec.parent_field] = parent_remote
+            if self.settings.stamp_hub_id_field:
+                payload[self.settings.stamp_hub_id_field] = record.hub_id
+            digest = record_hash(self.salt, payload)
+            link = links.get(record.hub_id)
+            if link is not None and link.last_sent_hash == digest:
+                counts.unchanged += 1
+                continue
+            if link is not None:
+                if not self.settings.update_records:
+                    counts.ignored += 1
+                    continue
+                to_update.append((record, {REMOTE_ID: link.remote_id, **payload}, digest))
+            else:
+                to_create.append((record, payload, digest))
+        snapshot.write([{"hub_id": r.hub_id, "payload": p} for r, p, _ in to_update + to_create])
+
+        sent: list[tuple[Record, str, str, bool]] = []  # record, remote id, digest, created
+        if to_update:
+            sent += self._send(to_update, "update", None, ledger)
+        if to_create and not self.settings.create_records:
+            # Creation off: only records linked already are touched; the rest are counted, not sent.
+            counts.ignored += len(to_create)
+            to_create = []
+        if to_create:
+            mode, match = ("upsert", spec.match_field) if spec.match_field else ("create", None)
+            sent += self._send(to_create, mode, match, ledger)
+
+        cancel = False
+        if not ctx.dry_run:
+            with ctx.db.begin() as session:
+                self._store_links(session, sent, links, now)
+                run_repo.add_errors(session, ctx.run_id, ledger)
+                self.errors += len(ledger)
+                job = session.get(Job, ctx.job_id)
+                assert job is not None
+                job.state = {**job.state, "outbound_run": ctx.run_id, "outbound": {"after": after}}
+                run = session.get(Run, ctx.run_id)
+                assert run is not None
+                run.counts = counts.as_dict()
+                run.progress_done = counts.read
+                run.usage = ctx.connector.usage.as_dict()
+                run.heartbeat_at = utcnow()
+                cancel = bool(run.cancel_requested)
+        if ctx.on_progress is not None:
+            ctx.on_progress(Progress(ctx.run_id, counts.read, None, counts))
+        if cancel:
+            raise Cancelled
+
+    def _send(
+        self,
+        items: list[tuple[Record, dict[str, Any], str]],
+        mode: str,
+        match: str | None,
+        ledger: list[dict[str, Any]],
+    ) -> list[tuple[Record, str, str, bool]]:
+        ctx, counts = self.ctx, self.counts
+        if ctx.dry_run:
+            for _record, _payload, _digest in items:
+                counts.sent += 1
+                if mode == "update":
+                    counts.updated += 1
+                else:
+                    counts.created += 1
+            return []
+        results = ctx.connector.write(
+            self.spec.remote_object,
+            [payload for _, payload, _ in items],
+            mode=mode,
+            match=match,  # type: ignore[arg-type]
+        )
+        out = []
+        for (record, _payload, digest), result in zip(items, results, strict=True):
+            if not result.ok or not result.remote_id:
+                counts.failed += 1
+                ledger.append(
+                    {
+                        "phase": "write",
+                        "hub_id": record.hub_id,
+                        "remote_id": result.remote_id,
+                        "field": ",".join(result.fields) or None,
+                        "message": f"{self.spec.remote_object} {mode} of {record.hub_id} rejected: "
+                        f"{result.error_code or 'error'}: {result.message or ''}".strip(),
+                        "error_class": result.error_code or "WriteRejected",
+                    }
+                )
+                continue
+            counts.sent += 1
+            created = bool(result.created) if mode != "update" else False
+            if created:
+                counts.created += 1
+            else:
+                counts.updated += 1
+            out.append((record, result.remote_id, digest, created))
+        return out
+
+    def _store_links(
+        self,
+        session: Session,
+        sent: list[tuple[Record, str, str, bool]],
+        links: dict[str, Link],
+        now: datetime,
+    ) -> None:
+        ctx, spec = self.ctx, self.spec
+        updates = [
+            {"id": links[r.hub_id].id, "last_sent_hash": d, "last_sent_at": now}
+            for r, _rid, d, _c in sent
+            if r.hub_id in links
+        ]
+        if updates:
+            session.execute(update(Link), updates)
+        new = [(r, rid, d) for r, rid, d, _c in sent if r.hub_id not in links]
+        if new:
+            existing_remote = set(
+                session.scalars(
+                    select(Link.remote_id).where(
+                        Link.connection_id == ctx.connection_id,
+                        Link.remote_object == spec.remote_object,
+                        Link.remote_id.in_([rid for _, rid, _ in new]),
+                    )
+                )
+            )
+            session.execute(
+                Link.__table__.insert(),
+                [
+                    {
+                        "hub_id": r.hub_id,
+                        "connection_id": ctx.connection_id,
+                        "remote_object": spec.remote_object,
+                        "remote_id": rid,
+                        "last_sent_hash": d,
+                        "last_sent_at": now,
+                        "created_at": now,
+                    }
+                    for r, rid, d in new
+                    if rid not in existing_remote
+                ],
+            )
+        attr = self.settings.remote_id_attribute
+        if attr and sent:
+            record_repo.upsert_records(
+                session,
+                self.schema,
+                [{"hub_id": r.hub_id, attr: rid} for r, rid, _d, _c in sent],
+                stamp=Stamp(job=str(ctx.job_id), run=ctx.run_id),
+                match="hub_id",
+                now=now,
+            )
+
+    def _parents(self, session: Session, records: list[Record]) -> dict[str, str]:
+        """Parent hub id → its remote id on this connection (e.g. a contact's account → Salesforce AccountId)."""
+        spec = self.spec
+        if not (spec.parent_link and spec.parent_field):
+            return {}
+        parent_ids = {r.values.get(spec.parent_link) for r in records} - {None}
+        if not parent_ids:
+            return {}
+        stmt = select(Link.hub_id, Link.remote_id).where(
+            Link.connection_id == self.ctx.connection_id, Link.hub_id.in_(list(parent_ids))
+        )
+        if spec.parent_object:
+            stmt = stmt.where(Link.remote_object == spec.parent_object)
+        return dict(session.execute(stmt).tuples().all())
+
+
+def _remote_type(row: Any, hub_types: dict[str, str]) -> str:
+    """The type a mapped value is sent as: the source attribute's type (the CRM formats it)."""
+    if row.new_attribute is not None:
+        return str(row.new_attribute.type)
+    if row.source is not None and row.source in hub_types:
+        return hub_types[row.source]
+    return "text"

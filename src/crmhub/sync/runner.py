@@ -1,0 +1,240 @@
+"""Starting and executing runs: one run per job at a time, mode choice, outcome and history."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from crmhub.connectors.base import Connector
+from crmhub.core.clock import utcnow
+from crmhub.core.cursor import Cursor
+from crmhub.core.errors import CrmHubError, FatalError, SyncError
+from crmhub.store import runs as run_repo
+from crmhub.store.database import Database
+from crmhub.store.models import Job, JobVersion, Run
+from crmhub.sync.common import Counts, Progress, RunOutcome
+from crmhub.sync.context import Cancelled, RunContext
+from crmhub.sync.spec import JobSpec
+
+log = logging.getLogger("crmhub.sync")
+
+#: A running run whose heartbeat is older than this is taken for dead (its worker was killed).
+STALE_AFTER = timedelta(minutes=2)
+
+
+class RunInProgressError(SyncError, FatalError):
+    """Another run of the same job is still going."""
+
+
+def choose_mode(job: Job, spec: JobSpec, *, full: bool, now: datetime) -> str:
+    if spec.direction == "outbound":
+        return "incremental"
+    state = job.state or {}
+    if full or state.get("full_sync") or not Cursor.from_json(state.get("cursor")).modstamp:
+        return "full"
+    every = spec.settings.full_sync_every
+    last = state.get("last_full_sync_at")
+    if every is not None and (last is None or datetime.fromisoformat(last) + every <= now):
+        return "full"
+    return "incremental"
+
+
+def start_run(
+    db: Database,
+    job_name: str,
+    *,
+    trigger: str,
+    full: bool = False,
+    dry_run: bool = False,
+    queue: bool = False,
+    idempotency_key: str | None = None,
+    stale_after: timedelta = STALE_AFTER,
+) -> Run:
+    """Create a run for a job, refusing (or queueing) while another one is active."""
+    from crmhub.store.jobs import get_job
+
+    now = utcnow()
+    with db.begin() as session:
+        job = get_job(session, job_name, for_update=True)
+        spec = JobSpec.model_validate(job.spec)
+        for stale in run_repo.stale_runs(session, job.id, older_than=stale_after, now=now):
+            stale.status = "failed"
+            stale.finished_at = now
+            stale.message = "interrupted: its process stopped without finishing; the next run resumes from the last committed batch"
+            run_repo.add_event(session, stale.id, "interrupted", stale.message)
+        active = [r for r in run_repo.active_runs(session, job.id) if r.status == "running" or not queue]
+        if active and not queue:
+            other = active[0]
+            raise RunInProgressError(
+                f"job {job.name!r} is already running (run {other.id}, {other.status} since "
+                f"{(other.started_at or other.created_at):%Y-%m-%d %H:%M:%S} UTC)",
+                hint="wait for it to finish, cancel it, or ask to queue this run",
+            )
+        mode = choose_mode(job, spec, full=full, now=now)
+        status = "queued" if active else "running"
+        run = run_repo.create_run(
+            session,
+            job_id=job.id,
+            job_version=job.version,
+            trigger=trigger,
+            mode=mode,
+            dry_run=dry_run,
+            status=status,
+            idempotency_key=idempotency_key,
+        )
+        if status == "running":
+            run.started_at = now
+            run.heartbeat_at = now
+            run.worker = f"{socket.gethostname()}:{os.getpid()}"
+        return run
+
+
+def execute_run(
+    db: Database,
+    run_id: str,
+    *,
+    open_connector: Callable[[int], Connector],
+    data_dir: Path,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> RunOutcome:
+    """Execute a created run to its end and record the outcome. Never raises for a run's failure."""
+    with db.begin() as session:
+        run = run_repo.get_run(session, run_id)
+        job = session.get(Job, run.job_id)
+        assert job is not None
+        version = session.scalars(
+            select(JobVersion).where(JobVersion.job_id == job.id, JobVersion.version == run.job_version)
+        ).one()
+        spec = JobSpec.model_validate(version.spec)
+        if run.status == "queued":
+            run.status = "running"
+            run.started_at = utcnow()
+        run.heartbeat_at = utcnow()
+        run_repo.add_event(session, run.id, "started", f"{run.mode} {spec.direction} run of job {job.name!r}")
+        from crmhub.store.models import Job as JobModel
+
+        echo_jobs = frozenset(
+            str(j.id)
+            for j in session.query(JobModel).filter(
+                JobModel.connection_id == job.connection_id, JobModel.direction == "inbound"
+            )
+        )
+        state, connection_id, job_id, job_version = (
+            dict(job.state),
+            job.connection_id,
+            job.id,
+            run.job_version,
+        )
+        mode, dry_run, started_at = run.mode, run.dry_run, run.started_at or utcnow()
+    connector: Connector | None = None
+    counts = Counts()
+    errors = 0
+    usage: dict[str, Any] = {}
+    snapshot: Path | None = None
+    try:
+        connector = open_connector(connection_id)
+        ctx = RunContext(
+            db=db,
+            run_id=run_id,
+            job_id=job_id,
+            job_version=job_version,
+            spec=spec,
+            connection_id=connection_id,
+            state=state,
+            connector=connector,
+            snapshot_dir=data_dir / "snapshots" / str(job_id),
+            mode=mode,
+            started_at=started_at,
+            dry_run=dry_run,
+            on_progress=on_progress,
+            echo_jobs=echo_jobs,
+        )
+        if spec.direction == "inbound":
+            from crmhub.sync.inbound import InboundRun
+
+            engine: Any = InboundRun(ctx)
+        else:
+            from crmhub.sync.outbound import OutboundRun
+
+            engine = OutboundRun(ctx)
+        snapshot = ctx.snapshot_dir / f"{run_id}.jsonl.gz"
+        counts = engine.execute()
+        errors = engine.errors
+        status, message = _judge(counts, errors, spec)
+    except Cancelled:
+        status, message = "cancelled", "cancelled at a batch boundary; the next run continues from there"
+        counts, errors = engine.counts, engine.errors
+    except CrmHubError as exc:
+        status, message = "failed", str(exc)
+        if "engine" in locals():
+            counts, errors = engine.counts, engine.errors
+    except Exception as exc:
+        log.exception("run %s crashed", run_id)
+        status, message = "failed", f"internal error ({type(exc).__name__}: {exc}); the run can be retried"
+        if "engine" in locals():
+            counts, errors = engine.counts, engine.errors
+    finally:
+        if connector is not None:
+            usage = connector.usage.as_dict()
+            connector.close()
+    with db.begin() as session:
+        run = run_repo.get_run(session, run_id)
+        run.status = status
+        run.message = message
+        run.counts = counts.as_dict()
+        run.usage = usage
+        run.finished_at = utcnow()
+        if spec.direction == "outbound" and status in ("succeeded", "succeeded_with_errors") and not dry_run:
+            job = session.get(Job, job_id)
+            if job is not None:
+                job.state = {k: v for k, v in job.state.items() if k not in ("outbound", "outbound_run")}
+        run_repo.add_event(session, run_id, "finished", f"{status}: {message}", {"counts": counts.as_dict()})
+        _retention(session, job_id, spec)
+    return RunOutcome(
+        status, counts, message, snapshot if snapshot and snapshot.exists() else None, errors, usage
+    )
+
+
+def _judge(counts: Counts, errors: int, spec: JobSpec) -> tuple[str, str]:
+    summary = ", ".join(f"{v} {k}" for k, v in counts.as_dict().items() if v)
+    summary = summary or "nothing to do"
+    considered = max(counts.read, 1)
+    rate = 100.0 * counts.failed / considered
+    threshold = spec.settings.error_threshold_percent
+    if counts.failed and rate > threshold:
+        return "failed", (
+            f"{counts.failed} of {counts.read} records failed ({rate:.1f}%), above the job's error threshold of "
+            f"{threshold:g}% — see `crmhub runs errors`; {summary}"
+        )
+    if errors:
+        return "succeeded_with_errors", f"{summary}; {errors} error(s) in the ledger"
+    return "succeeded", summary
+
+
+def _retention(session: Any, job_id: int, spec: JobSpec) -> None:
+    for artifact in run_repo.artifacts_beyond_retention(
+        session, job_id, spec.settings.snapshot_retention, "source_snapshot"
+    ):
+        Path(artifact.path).unlink(missing_ok=True)
+        session.delete(artifact)
+
+
+def cancel_run(db: Database, run_id: str) -> Run:
+    with db.begin() as session:
+        run = run_repo.get_run(session, run_id)
+        if run.status == "queued":
+            run.status = "cancelled"
+            run.finished_at = utcnow()
+            run.message = "cancelled before it started"
+            run_repo.add_event(session, run_id, "cancelled", run.message)
+        elif run.status == "running":
+            run.cancel_requested = True
+            run_repo.add_event(session, run_id, "cancel_requested", "stops at the next batch boundary")
+        return run
