@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from crmhub import __version__
-from crmhub.cli import demo, emulate, objects, records, setup
+from crmhub.cli import connections, demo, emulate, jobs, objects, records, setup
 
 app = typer.Typer(
     name="crmhub",
@@ -19,6 +19,9 @@ app.add_typer(setup.db_app, name="db")
 app.add_typer(objects.objects_app, name="objects")
 app.add_typer(objects.attributes_app, name="attributes")
 app.add_typer(records.records_app, name="records")
+app.add_typer(connections.connections_app, name="connections")
+app.add_typer(jobs.jobs_app, name="jobs")
+app.add_typer(jobs.runs_app, name="runs")
 app.add_typer(emulate.app, name="emulate")
 
 

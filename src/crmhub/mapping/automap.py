@@ -111,6 +111,7 @@ def automap(
     *,
     threshold: float = 0.82,
     propose_new: bool = True,
+    reserved: Sequence[str] = (),
 ) -> list[Proposal]:
     """Mapping proposals, keys first, each source and each target used at most once."""
     proposals: list[Proposal] = []
@@ -145,9 +146,12 @@ def automap(
         for target in targets:
             if target.name in used_targets or target.is_key:
                 continue
-            if source.value_type not in COMPATIBLE.get(target.type, frozenset()):
-                continue
             score = _score(source, target)
+            if source.value_type not in COMPATIBLE.get(target.type, frozenset()):
+                if source.value_type != "text":
+                    continue
+                # Text converts to anything with a source format, value by value: a weaker match.
+                score *= 0.9
             if score >= threshold:
                 candidates.append((score, source, target))
     for score, source, target in sorted(candidates, key=lambda c: (-c[0], c[1].path, c[2].name)):
@@ -164,13 +168,13 @@ def automap(
         )
 
     if propose_new:
-        taken = {t.name for t in targets} | used_targets
+        taken = {t.name for t in targets} | used_targets | set(reserved)
         for source in sources:
             if source.path in used_sources or source.is_id:
                 continue
             name = snake(source.path)
             if name in taken:
-                name = f"{name}_src"
+                name = f"source_{name}"[:63]
             if name in taken:
                 continue
             taken.add(name)

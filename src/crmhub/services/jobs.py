@@ -19,7 +19,7 @@ from crmhub.store import jobs as job_repo
 from crmhub.store import runs as run_repo
 from crmhub.store import schema as schema_repo
 from crmhub.store.models import Job, Run
-from crmhub.store.schema import AttributeSpec, validate_name
+from crmhub.store.schema import RESERVED_NAMES, AttributeSpec, validate_name
 from crmhub.sync.common import Progress, RunOutcome
 from crmhub.sync.runner import cancel_run, execute_run, start_run
 from crmhub.sync.spec import JobSpec
@@ -203,17 +203,13 @@ class JobService:
                 missing = [p for p in wanted if p not in described]
                 if missing:
                     raise ValidationError(f"{spec.remote_object} has no field(s) {', '.join(missing)}")
+                id_field = connector.describe(spec.remote_object).id_field
                 sources = [
-                    SourceField(
-                        p,
-                        described[p].label,
-                        described[p].value_type,
-                        is_id=described[p].name == "Id" and "." not in p or described[p].type == "id",
-                    )
+                    SourceField(p, described[p].label, described[p].value_type, is_id=p == id_field)
                     for p in wanted
                 ]
                 targets = [TargetAttribute(a.name, a.label, a.type, a.is_key) for a in object_type.attributes]
-                return automap(sources, targets)
+                return automap(sources, targets, reserved=sorted(RESERVED_NAMES))
             description = connector.describe(spec.remote_object)
             writable = [f for f in description.fields if f.creatable or f.updatable]
             sources = [

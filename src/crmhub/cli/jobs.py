@@ -1,0 +1,428 @@
+"""``crmhub jobs`` and ``crmhub runs``: build, run and inspect integration jobs."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sys
+from pathlib import Path
+
+import orjson
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from crmhub.cli._common import console, fail, open_hub, user_errors
+from crmhub.core.errors import ConfigError
+from crmhub.services.jobs import JobService
+from crmhub.store import runs as run_repo
+from crmhub.store.jobs import get_job
+from crmhub.sync.common import Progress as RunProgress
+from crmhub.sync.common import RunOutcome
+from crmhub.sync.spec import JobSpec
+
+jobs_app = typer.Typer(help="Integration jobs: build, validate, run.", no_args_is_help=True)
+runs_app = typer.Typer(help="Runs of jobs: history, errors, source snapshots.", no_args_is_help=True)
+
+
+def _read_spec(path: Path) -> JobSpec:
+    if str(path) == "-":
+        return JobSpec.from_yaml(sys.stdin.read(), origin="standard input")
+    if not path.exists():
+        raise ConfigError(f"job file {path} does not exist")
+    return JobSpec.from_yaml(path.read_text(encoding="utf-8"), origin=str(path))
+
+
+@jobs_app.command("create")
+@user_errors
+def create(
+    file: Path = typer.Option(..., "--file", "-f", help="Job YAML (see `crmhub jobs export`); - for stdin."),
+    enable: bool = typer.Option(False, "--enable", help="Enable scheduling (the job must validate)."),
+) -> None:
+    """Create a job from YAML; a job of the same name gets a new version."""
+    spec = _read_spec(file)
+    hub = open_hub()
+    try:
+        service = JobService(hub)
+        job = service.save(spec, actor="cli")
+        if enable:
+            service.set_enabled(spec.name, True, actor="cli")
+    finally:
+        hub.close()
+    console.print(
+        f"saved job {job.name} (version {job.version}, {spec.direction}, {len(spec.mapping)} mapping rows)"
+    )
+
+
+@jobs_app.command("export")
+@user_errors
+def export(
+    name: str = typer.Argument(...), output: Path | None = typer.Option(None, "--output", "-o")
+) -> None:
+    """Print (or write) the job as YAML."""
+    hub = open_hub()
+    try:
+        text = JobService(hub).export_yaml(name)
+    finally:
+        hub.close()
+    if output:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+    else:
+        typer.echo(text, nl=False)
+
+
+@jobs_app.command("list")
+@user_errors
+def list_jobs() -> None:
+    """List jobs with their last run."""
+    hub = open_hub()
+    try:
+        rows = JobService(hub).list()
+    finally:
+        hub.close()
+    table = Table("name", "direction", "remote object", "hub type", "version", "enabled", "last run")
+    for job, run in rows:
+        last = f"{run.status} {run.created_at:%Y-%m-%d %H:%M}" if run else "never"
+        table.add_row(
+            job.name,
+            job.direction,
+            job.remote_object,
+            job.object_type,
+            str(job.version),
+            "yes" if job.enabled else "no",
+            last,
+        )
+    console.print(table)
+
+
+@jobs_app.command("show")
+@user_errors
+def show(name: str = typer.Argument(...)) -> None:
+    """Show a job's mapping, settings and state."""
+    hub = open_hub()
+    try:
+        job, spec = JobService(hub).get(name)
+    finally:
+        hub.close()
+    console.print(
+        f"[bold]{job.name}[/] v{job.version} — {spec.direction} {spec.connection}:{spec.remote_object} "
+        f"↔ {spec.object_type}; enabled: {'yes' if job.enabled else 'no'}"
+    )
+    if spec.filter:
+        console.print(f"filter: {spec.filter}")
+    table = Table("#", "source", "format", "target", "note")
+    for i, row in enumerate(spec.mapping, 1):
+        target = row.target + (f" (new {row.new_attribute.type})" if row.new_attribute else "")
+        table.add_row(str(i), row.describe_source(), row.source_format or "", target, row.note)
+    console.print(table)
+    console.print(f"state: {orjson.dumps(job.state).decode()}")
+
+
+@jobs_app.command("preview")
+@user_errors
+def preview(
+    name: str = typer.Argument(...), limit: int = typer.Option(10, "--limit", "-n", min=1, max=100)
+) -> None:
+    """The first source rows matching the filter, raw and mapped side by side."""
+    hub = open_hub()
+    try:
+        service = JobService(hub)
+        _, spec = service.get(name)
+        rows = service.preview(spec, limit=limit)
+    finally:
+        hub.close()
+    for row in rows:
+        console.print(f"[bold]{row.remote_id}[/]")
+        table = Table("source", "raw", "target", "mapped", show_header=True)
+        for mapping_row in spec.mapping:
+            src = mapping_row.describe_source()
+            raw = row.raw.get(mapping_row.source) if mapping_row.source else ""
+            table.add_row(
+                src,
+                "" if raw is None else str(raw),
+                mapping_row.target,
+                str(row.mapped.get(mapping_row.target, "")),
+            )
+        console.print(table)
+        for err in row.errors:
+            console.print(f"  [red]✗[/] {err}")
+
+
+@jobs_app.command("automap")
+@user_errors
+def automap_cmd(
+    name: str = typer.Argument(...),
+    write: bool = typer.Option(
+        False, "--write", help="Save the proposals as the job's mapping (new version)."
+    ),
+) -> None:
+    """Propose a mapping (keys first; confidence per row)."""
+    hub = open_hub()
+    try:
+        service = JobService(hub)
+        _, spec = service.get(name)
+        proposals = service.automap(spec)
+        table = Table("source", "target", "new attribute", "confidence", "why")
+        for p in proposals:
+            new = p.row.new_attribute.type if p.row.new_attribute else ""
+            table.add_row(p.row.describe_source(), p.row.target, new, f"{p.confidence:.0%}", p.reason)
+        console.print(table)
+        if write:
+            service.update(name, spec.model_copy(update={"mapping": [p.row for p in proposals]}), actor="cli")
+            console.print(f"saved {len(proposals)} mapping rows to {name}")
+    finally:
+        hub.close()
+
+
+@jobs_app.command("validate")
+@user_errors
+def validate(name: str = typer.Argument(...)) -> None:
+    """Check the job before it runs: keys mapped, types, expressions, formats on preview rows."""
+    hub = open_hub()
+    try:
+        service = JobService(hub)
+        _, spec = service.get(name)
+        problems = service.validate(spec)
+    finally:
+        hub.close()
+    if problems:
+        for p in problems:
+            console.print(f"[red]✗[/] {p}")
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/] job {name} validates")
+
+
+@jobs_app.command("enable")
+@user_errors
+def enable(name: str = typer.Argument(...)) -> None:
+    """Enable scheduling of a job (it must validate)."""
+    hub = open_hub()
+    try:
+        JobService(hub).set_enabled(name, True, actor="cli")
+    finally:
+        hub.close()
+    console.print(f"enabled {name}")
+
+
+@jobs_app.command("disable")
+@user_errors
+def disable(name: str = typer.Argument(...)) -> None:
+    """Disable scheduling of a job."""
+    hub = open_hub()
+    try:
+        JobService(hub).set_enabled(name, False, actor="cli")
+    finally:
+        hub.close()
+    console.print(f"disabled {name}")
+
+
+def print_outcome(run_id: str, outcome: RunOutcome) -> None:
+    colour = {"succeeded": "green", "succeeded_with_errors": "yellow"}.get(outcome.status, "red")
+    console.print(f"run {run_id}: [{colour}]{outcome.status}[/] — {outcome.message}")
+    counts = outcome.counts.as_dict()
+    console.print("  " + "  ".join(f"{k} {v:,}" for k, v in counts.items()))
+    if outcome.usage.get("calls"):
+        console.print(
+            f"  API calls {outcome.usage['calls']:,}"
+            + (
+                f" (daily usage {outcome.usage['daily_used']:,}/{outcome.usage['daily_limit']:,})"
+                if "daily_used" in outcome.usage
+                else ""
+            )
+        )
+    if outcome.snapshot:
+        console.print(f"  source snapshot: {outcome.snapshot}")
+
+
+@jobs_app.command("run")
+@user_errors
+def run(
+    name: str = typer.Argument(...),
+    full: bool = typer.Option(
+        False, "--full", help="A full sync (re-read everything; apply the delete policy)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Do everything but the writes; report what would change."
+    ),
+    queue: bool = typer.Option(False, "--queue", help="Queue behind a run in progress instead of refusing."),
+) -> None:
+    """Run a job now, with a progress bar; ends with the counts."""
+    hub = open_hub()
+    try:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} rec/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        ) as bar:
+            task = bar.add_task(name, total=None, rate="—")
+
+            def progress(p: RunProgress) -> None:
+                elapsed = bar.tasks[task].elapsed or 0.0
+                rate = f"{p.done / elapsed:,.0f}" if elapsed > 0 else "—"
+                bar.update(task, completed=p.done, total=p.total, rate=rate)
+
+            run_row, outcome = JobService(hub).run(
+                name, full=full, dry_run=dry_run, queue=queue, on_progress=progress
+            )
+    finally:
+        hub.close()
+    print_outcome(run_row.id, outcome)
+    if outcome.status == "failed":
+        raise typer.Exit(1)
+
+
+@jobs_app.command("delete")
+@user_errors
+def delete(name: str = typer.Argument(...), yes: bool = typer.Option(False, "--yes", "-y")) -> None:
+    """Delete a job permanently (its runs and history go with it)."""
+    if not yes and not typer.confirm(f"delete job {name} and its run history?"):
+        raise typer.Exit(1)
+    hub = open_hub()
+    try:
+        JobService(hub).delete(name, actor="cli")
+    finally:
+        hub.close()
+    console.print(f"deleted job {name}")
+
+
+@jobs_app.command("duplicate")
+@user_errors
+def duplicate(name: str = typer.Argument(...), new_name: str = typer.Argument(...)) -> None:
+    """Copy a job under a new name (disabled)."""
+    hub = open_hub()
+    try:
+        JobService(hub).duplicate(name, new_name, actor="cli")
+    finally:
+        hub.close()
+    console.print(f"duplicated {name} as {new_name}")
+
+
+# runs ---------------------------------------------------------------------------------------
+
+
+@runs_app.command("list")
+@user_errors
+def list_runs(
+    job: str | None = typer.Option(None, "--job", "-j"),
+    status: str | None = typer.Option(None, "--status"),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, max=1000),
+) -> None:
+    """Run history, newest first."""
+    hub = open_hub()
+    try:
+        with hub.db.read() as session:
+            job_id = get_job(session, job).id if job else None
+            runs = run_repo.list_runs(session, job_id=job_id, status=status, limit=limit)
+    finally:
+        hub.close()
+    table = Table(
+        "run", "job", "trigger", "mode", "status", "read", "created", "updated", "failed", "started"
+    )
+    for r in runs:
+        c = r.counts
+        table.add_row(
+            r.id,
+            str(r.job_id),
+            r.trigger,
+            r.mode + (" (dry)" if r.dry_run else ""),
+            r.status,
+            str(c.get("read", 0)),
+            str(c.get("created", 0)),
+            str(c.get("updated", 0)),
+            str(c.get("failed", 0)),
+            f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+        )
+    console.print(table)
+
+
+@runs_app.command("show")
+@user_errors
+def show_run(run_id: str = typer.Argument(...)) -> None:
+    """A run's state, counts and event history."""
+    hub = open_hub()
+    try:
+        with hub.db.read() as session:
+            r = run_repo.get_run(session, run_id)
+            events = run_repo.events(session, run_id)
+            artifacts = run_repo.artifacts(session, run_id)
+            n_errors = run_repo.count_errors(session, run_id)
+    finally:
+        hub.close()
+    console.print(f"[bold]run {r.id}[/] job {r.job_id} v{r.job_version} — {r.trigger} {r.mode}: {r.status}")
+    console.print(f"  {r.message}")
+    console.print("  " + "  ".join(f"{k} {v:,}" for k, v in r.counts.items()))
+    console.print(f"  errors in ledger: {n_errors}; usage: {orjson.dumps(r.usage).decode()}")
+    for a in artifacts:
+        console.print(f"  {a.kind}: {a.path} ({a.records:,} records, {a.size_bytes:,} bytes)")
+    for e in events:
+        console.print(f"  {e.at:%H:%M:%S} {e.kind}: {e.message}")
+
+
+@runs_app.command("errors")
+@user_errors
+def errors(
+    run_id: str = typer.Argument(...),
+    as_csv: bool = typer.Option(False, "--csv", help="Write all errors as CSV to stdout."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1),
+) -> None:
+    """The run's error ledger."""
+    hub = open_hub()
+    try:
+        with hub.db.read() as session:
+            run_repo.get_run(session, run_id)
+            rows = run_repo.errors(session, run_id, limit=10**9 if as_csv else limit)
+    finally:
+        hub.close()
+    columns = ["phase", "row", "remote_id", "hub_id", "field", "raw_value", "message", "error_class"]
+    if as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        for e in rows:
+            writer.writerow([getattr(e, c) if getattr(e, c) is not None else "" for c in columns])
+        return
+    table = Table(*columns)
+    for e in rows:
+        table.add_row(*[str(getattr(e, c)) if getattr(e, c) is not None else "" for c in columns])
+    console.print(table)
+
+
+@runs_app.command("download")
+@user_errors
+def download(run_id: str = typer.Argument(...), output: Path = typer.Option(..., "--output", "-o")) -> None:
+    """Save the run's source snapshot (gzip JSON lines, one per source record)."""
+    hub = open_hub()
+    try:
+        with hub.db.read() as session:
+            run_repo.get_run(session, run_id)
+            artifacts = [a for a in run_repo.artifacts(session, run_id) if a.kind == "source_snapshot"]
+    finally:
+        hub.close()
+    if not artifacts or not Path(artifacts[0].path).exists():
+        raise fail(f"run {run_id} has no source snapshot (kept for the last runs of each job only)")
+    shutil.copyfile(artifacts[0].path, output)
+    console.print(f"wrote {output} ({artifacts[0].records:,} records)")
+
+
+@runs_app.command("cancel")
+@user_errors
+def cancel(run_id: str = typer.Argument(...)) -> None:
+    """Cancel a queued or running run (it stops at the next batch boundary)."""
+    hub = open_hub()
+    try:
+        r = JobService(hub).cancel(run_id)
+    finally:
+        hub.close()
+    console.print(f"run {r.id}: {'cancel requested' if r.status == 'running' else r.status}")
