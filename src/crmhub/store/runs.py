@@ -97,9 +97,17 @@ def events(session: Session, run_id: str) -> list[RunEvent]:
     return list(session.scalars(select(RunEvent).where(RunEvent.run_id == run_id).order_by(RunEvent.id)))
 
 
+_ERROR_COLUMNS = ("phase", "row", "remote_id", "hub_id", "field", "raw_value", "message", "error_class")
+
+
 def add_errors(session: Session, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Append ledger rows (every row gets every column, so one executemany covers them all)."""
     if rows:
-        session.execute(RunError.__table__.insert(), [{"run_id": run_id, **r} for r in rows])
+        now = utcnow()
+        session.execute(
+            RunError.__table__.insert(),
+            [{"run_id": run_id, "created_at": now, **{c: r.get(c) for c in _ERROR_COLUMNS}} for r in rows],
+        )
 
 
 def errors(session: Session, run_id: str, *, limit: int = 100, offset: int = 0) -> list[RunError]:

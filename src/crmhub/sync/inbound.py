@@ -345,6 +345,8 @@ class InboundRun:
         hub_ids = [link.hub_id for link in links]
         if policy == "soft_delete":
             self.counts.deleted += record_repo.soft_delete(session, hub_ids)
+            # Forget what was received, so a record that comes back is loaded (and revived) again.
+            session.execute(update(Link).where(Link.id.in_([lk.id for lk in links])).values(last_received_hash=None))
         else:  # unlink
             for link in links:
                 session.delete(link)
@@ -367,8 +369,14 @@ class InboundRun:
             if rows and policy != "keep":
                 ids = [r.hub_id for r in rows]
                 if policy == "soft_delete":
+                    link_ids = [r.id for r in rows]
                     for start in range(0, len(ids), 2000):
                         self.counts.deleted += record_repo.soft_delete(session, ids[start : start + 2000])
+                        session.execute(
+                            update(Link)
+                            .where(Link.id.in_(link_ids[start : start + 2000]))
+                            .values(last_received_hash=None)
+                        )
                 else:
                     link_ids = [r.id for r in rows]
                     for start in range(0, len(link_ids), 2000):

@@ -1,0 +1,188 @@
+"""Inbound jobs end to end on a CSV source, on SQLite and PostgreSQL."""
+
+import gzip
+from pathlib import Path
+
+import orjson
+
+from crmhub.store import runs as run_repo
+from crmhub.sync.spec import JobSpec
+
+from .conftest import inbound_spec, write_csv
+
+HEADER = "id,name,employees,founded,country"
+
+
+def _errors(jobs, run_id):
+    with jobs.db.read() as session:
+        return run_repo.errors(session, run_id)
+
+
+def test_given_good_and_bad_rows_when_run_then_good_ones_load_and_bad_ones_are_ledgered(
+    jobs, files: Path
+) -> None:
+    write_csv(
+        files / "accounts.csv",
+        HEADER,
+        [
+            "A1,Acme,1.200,31.01.2001,de",
+            "A2,Beta,lots,28.02.1999,fr",  # bad number
+            "A3,Gamma,5,31.02.2000,us",  # impossible date
+            ",NoKey,7,01.01.2000,us",  # missing key
+            "A5,Epsilon,9,01.01.2000,gb,extra",  # ragged row
+            "A6,Zeta,10,01.01.2000,nl",
+        ],
+    )
+    jobs.create(inbound_spec(settings={"error_threshold_percent": 80}))
+    run, outcome = jobs.run("accounts-in")
+    assert outcome.status == "succeeded_with_errors", outcome.message
+    c = outcome.counts
+    assert (c.read, c.created, c.failed) == (6, 2, 4)
+    acme = jobs.hub.find_record("account", "A1")
+    assert acme.values == {
+        "account_id": "A1",
+        "name": "Acme",
+        "employees": 1200,
+        "founded": "2001-01-31",
+        "billing_country": "DE",
+    }
+    errors = {(e.remote_id, e.phase, e.field) for e in _errors(jobs, run.id)}
+    assert ("A2", "map", "employees") in errors
+    assert ("A3", "map", "founded") in errors
+    assert ("A5", "read", None) in errors
+    missing_key = [e for e in _errors(jobs, run.id) if e.phase == "load"]
+    assert len(missing_key) == 1 and "key attribute 'account_id' is missing" in missing_key[0].message
+    bad_number = next(e for e in _errors(jobs, run.id) if e.remote_id == "A2")
+    assert bad_number.raw_value == "lots" and bad_number.row == 3
+
+
+def test_given_an_unchanged_source_when_run_again_then_nothing_is_written(jobs, files: Path) -> None:
+    write_csv(files / "accounts.csv", HEADER, [f"A{i},Company {i},{i},01.01.2000,de" for i in range(50)])
+    jobs.create(inbound_spec())
+    _, first = jobs.run("accounts-in")
+    before = {r.hub_id: r.updated_at for r in jobs.hub.list_records("account", limit=100)}
+    _, second = jobs.run("accounts-in")
+    assert first.counts.created == 50 and second.counts.unchanged == 50 and second.counts.updated == 0
+    assert {r.hub_id: r.updated_at for r in jobs.hub.list_records("account", limit=100)} == before
+
+
+def test_given_a_changed_row_when_run_again_then_only_it_is_updated(jobs, files: Path) -> None:
+    rows = [f"A{i},Company {i},{i},01.01.2000,de" for i in range(10)]
+    write_csv(files / "accounts.csv", HEADER, rows)
+    jobs.create(inbound_spec())
+    jobs.run("accounts-in")
+    rows[3] = "A3,Renamed,3,01.01.2000,de"
+    write_csv(files / "accounts.csv", HEADER, rows)
+    _, outcome = jobs.run("accounts-in")
+    assert (outcome.counts.updated, outcome.counts.unchanged) == (1, 9)
+    assert jobs.hub.find_record("account", "A3").values["name"] == "Renamed"
+
+
+def test_dry_run_changes_nothing_but_reports_what_it_would_do(jobs, files: Path) -> None:
+    write_csv(files / "accounts.csv", HEADER, [f"A{i},Company {i},{i},01.01.2000,de" for i in range(5)])
+    jobs.create(inbound_spec())
+    _, outcome = jobs.run("accounts-in", dry_run=True)
+    assert outcome.counts.created == 5
+    assert jobs.hub.count_records("account") == 0
+    job, _ = jobs.get("accounts-in")
+    assert job.state == {}
+
+
+def test_creation_off_counts_new_records_as_ignored(jobs, files: Path) -> None:
+    jobs.hub.upsert("account", [{"account_id": "A1", "name": "Existing"}])
+    write_csv(files / "accounts.csv", HEADER, ["A1,Acme,1,01.01.2000,de", "A2,New,2,01.01.2000,de"])
+    jobs.create(inbound_spec(settings={"create_records": False}))
+    _, outcome = jobs.run("accounts-in")
+    assert (outcome.counts.updated, outcome.counts.ignored, outcome.counts.created) == (1, 1, 0)
+    assert jobs.hub.count_records("account") == 1
+
+
+def test_full_sync_soft_deletes_linked_records_that_disappeared(jobs, files: Path) -> None:
+    write_csv(files / "accounts.csv", HEADER, [f"A{i},Company {i},{i},01.01.2000,de" for i in range(5)])
+    jobs.create(inbound_spec(settings={"delete_policy": "soft_delete"}))
+    jobs.run("accounts-in")
+    write_csv(files / "accounts.csv", HEADER, [f"A{i},Company {i},{i},01.01.2000,de" for i in (0, 1, 3)])
+    _, outcome = jobs.run("accounts-in", full=True)
+    assert outcome.counts.deleted == 2
+    assert sorted(r.values["account_id"] for r in jobs.hub.list_records("account")) == ["A0", "A1", "A3"]
+    write_csv(files / "accounts.csv", HEADER, [f"A{i},Company {i},{i},01.01.2000,de" for i in range(5)])
+    _, again = jobs.run("accounts-in", full=True)
+    assert again.counts.deleted == 0
+    assert jobs.hub.count_records("account") == 5  # a record that reappears comes back
+
+
+def test_the_source_snapshot_holds_every_record_read(jobs, files: Path) -> None:
+    write_csv(files / "accounts.csv", HEADER, ["A1,Acme,1,01.01.2000,de", "A2,Beta,2,01.01.2000,fr"])
+    jobs.create(inbound_spec())
+    run, outcome = jobs.run("accounts-in")
+    assert outcome.snapshot is not None
+    lines = [orjson.loads(line) for line in gzip.decompress(outcome.snapshot.read_bytes()).splitlines()]
+    assert [line["values"]["name"] for line in lines] == ["Acme", "Beta"]
+    with jobs.db.read() as session:
+        artifact = run_repo.artifacts(session, run.id)[0]
+    assert artifact.records == 2 and Path(artifact.path) == outcome.snapshot
+
+
+def test_snapshot_retention_keeps_the_last_n(jobs, files: Path) -> None:
+    write_csv(files / "accounts.csv", HEADER, ["A1,Acme,1,01.01.2000,de"])
+    jobs.create(inbound_spec(settings={"snapshot_retention": 2}))
+    outcomes = [jobs.run("accounts-in")[1] for _ in range(4)]
+    kept = [o.snapshot for o in outcomes if o.snapshot is not None and o.snapshot.exists()]
+    assert [o.snapshot.exists() for o in outcomes] == [False, False, True, True]
+    assert len(kept) == 2
+
+
+def test_a_run_above_the_error_threshold_fails_and_says_why(jobs, files: Path) -> None:
+    write_csv(
+        files / "accounts.csv",
+        HEADER,
+        ["A1,Acme,x,01.01.2000,de", "A2,Beta,y,01.01.2000,fr", "A3,Gamma,3,01.01.2000,us"],
+    )
+    jobs.create(inbound_spec(settings={"error_threshold_percent": 10}))
+    _, outcome = jobs.run("accounts-in")
+    assert outcome.status == "failed"
+    assert "2 of 3 records failed (66.7%), above the job's error threshold of 10%" in outcome.message
+
+
+def test_yaml_export_then_import_gives_an_identical_job(jobs, files: Path) -> None:
+    spec = inbound_spec(filter='country != "xx"', description="Accounts from the finance export")
+    jobs.create(spec)
+    text = jobs.export_yaml("accounts-in")
+    again = JobSpec.from_yaml(text)
+    assert again == spec
+    jobs.save(again.model_copy(update={"description": "changed"}))
+    job, saved = jobs.get("accounts-in")
+    assert job.version == 2 and saved.description == "changed"
+
+
+def test_validate_points_at_the_rows_that_are_wrong(jobs, files: Path) -> None:
+    write_csv(files / "accounts.csv", HEADER, ["A1,Acme,1,01.01.2000,de"])
+    spec = inbound_spec(
+        mapping=[
+            {"source": "name", "target": "name"},
+            {"source": "nope", "target": "industry"},
+            {"expression": "UPPER(country", "target": "billing_country"},
+            {"source": "name", "target": "name"},
+            {"source": "id", "target": "colour"},
+        ]
+    )
+    problems = [str(p) for p in jobs.validate(spec)]
+    assert any("key attribute 'account_id' of account is not mapped" in p for p in problems)
+    assert any(p.startswith("mapping row 2: accounts has no field 'nope'") for p in problems)
+    assert any(p.startswith("mapping row 3:") and "line 1" in p for p in problems)
+    assert any(p.startswith("mapping row 4: 'name' is already written by row 1") for p in problems)
+    assert any(p.startswith("mapping row 5: account has no attribute 'colour'") for p in problems)
+
+
+def test_one_run_per_job_at_a_time(jobs, files: Path) -> None:
+    import pytest
+
+    from crmhub.sync.runner import RunInProgressError, start_run
+
+    write_csv(files / "accounts.csv", HEADER, ["A1,Acme,1,01.01.2000,de"])
+    jobs.create(inbound_spec())
+    first = start_run(jobs.db, "accounts-in", trigger="manual")
+    with pytest.raises(RunInProgressError, match=f"already running \\(run {first.id}"):
+        start_run(jobs.db, "accounts-in", trigger="manual")
+    queued = start_run(jobs.db, "accounts-in", trigger="manual", queue=True)
+    assert queued.status == "queued"
