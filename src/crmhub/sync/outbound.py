@@ -188,7 +188,8 @@ class OutboundRun:
 
         sent: list[tuple[Record, str, str, bool]] = []  # record, remote id, digest, created
         if to_update:
-            sent += self._send(to_update, "update", None, ledger)
+            # Linked records are updated by their remote id; the match field tells a file which column that is.
+            sent += self._send(to_update, "update", spec.match_field, ledger)
         if to_create and not self.settings.create_records:
             # Creation off: only records linked already are touched; the rest are counted, not sent.
             counts.ignored += len(to_create)

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from charset_normalizer import from_bytes
 
 from crmhub.connectors.base import (
+    REMOTE_ID,
     Capability,
     ConnectionCheck,
     FieldInfo,
@@ -379,8 +380,15 @@ class CsvConnector:
         mode: WriteMode,
         match: str | None = None,
     ) -> list[WriteResult]:
-        if mode in ("update", "upsert") and not match:
-            raise ConnectorFatalError(f"{mode} into a CSV file needs a match column")
+        if mode == "update":
+            # Records name their row by REMOTE_ID: the value of the match column (default: the id column).
+            match = match or self.settings.id_column or "id"
+            records = [
+                {**{k: v for k, v in r.items() if k != REMOTE_ID}, match: r.get(REMOTE_ID, r.get(match))}
+                for r in records
+            ]
+        if mode == "upsert" and not match:
+            raise ConnectorFatalError("upsert into a CSV file needs a match column")
         path = self._file(object_name, must_exist=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         header: list[str] = []

@@ -1,0 +1,53 @@
+"""Small HTTP helpers shared by the emulators: orjson responses, JSON bodies, correlation ids."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+JSON_TYPE = "application/json;charset=UTF-8"
+
+
+class JSONBodyError(ValueError):
+    """The request body is not the JSON the endpoint needs."""
+
+
+def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response serialized with orjson."""
+    return Response(orjson.dumps(content), status_code=status, headers=headers, media_type=JSON_TYPE)
+
+
+def raw_json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A response around already-serialized JSON."""
+    return Response(body, status_code=status, headers=headers, media_type=JSON_TYPE)
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body; raises :class:`JSONBodyError` when it is missing or not JSON."""
+    body = await request.body()
+    if not body.strip():
+        raise JSONBodyError("the request body is empty")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise JSONBodyError(f"the request body is not valid JSON: {exc}") from exc
+
+
+def correlation_id() -> str:
+    """A random correlation id in the UUID form HubSpot uses."""
+    return str(uuid.uuid4())
+
+
+def iso_ms(ms: int) -> str:
+    """Epoch ms as ``2024-01-31T10:00:00.000Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+def sf_datetime(ms: int) -> str:
+    """Epoch ms as Salesforce's ``2024-01-31T10:00:00.000+0000``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}+0000"
