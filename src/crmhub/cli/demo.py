@@ -1,135 +1,201 @@
-"""``crmhub demo``: a fresh data folder filled with realistic accounts and contacts, then a summary."""
+"""``crmhub demo``: the main job end to end against the bundled Salesforce emulator.
+
+A fresh data folder; the emulator seeded with accounts and contacts; a connection; inbound jobs
+for accounts and contacts built by automap, validated and run; some records changed in the
+emulator and an incremental run that moves only those; an outbound job that writes a hub attribute
+back to Salesforce; the counts of every run and where the source snapshots are.
+"""
 
 from __future__ import annotations
 
-import random
 import shutil
 import time
 from pathlib import Path
 
 import typer
-from faker import Faker
 from rich.table import Table
 
-from crmhub.cli._common import console, user_errors
+from crmhub.cli._common import console, fail, user_errors
+from crmhub.cli.jobs import print_outcome
 from crmhub.config import Settings
 from crmhub.services.hub import HubService
+from crmhub.services.jobs import JobService
 from crmhub.store.database import Database
 from crmhub.store.records import Stamp
+from crmhub.store.schema import AttributeSpec
+from crmhub.sync.common import RunOutcome
+from crmhub.sync.spec import JobSpec
 
-INDUSTRIES = [
-    "Banking",
-    "Retail",
-    "Software",
-    "Energy",
-    "Healthcare",
-    "Media",
-    "Telecommunications",
-    "Logistics",
+ACCOUNT_FIELDS = [
+    "Id",
+    "Name",
+    "Website",
+    "Industry",
+    "NumberOfEmployees",
+    "AnnualRevenue",
+    "BillingCountry",
+    "BillingCity",
+    "Type",
+    "Phone",
+    "Partner_Status__c",
+    "Products__c",
+    "Owner.Email",
+    "Customer_Since__c",
 ]
-PRODUCTS = ["Analytics", "CRM", "Billing", "Support", "Marketing", "Ads"]
+CONTACT_FIELDS = ["Id", "Email", "FirstName", "LastName", "Title", "Phone", "AccountId"]
 
 
-def fake_accounts(count: int, seed: int) -> list[dict[str, object]]:
-    fake = Faker()
-    fake.seed_instance(seed)
-    rnd = random.Random(seed)
-    rows = []
-    for i in range(count):
-        company = fake.company()
-        domain = f"{fake.domain_word()}{i}.{rnd.choice(['com', 'io', 'net', 'de', 'co.uk'])}"
-        rows.append(
-            {
-                "account_id": f"ACC-{i + 1:06d}",
-                "name": company,
-                "website": f"https://www.{domain}",
-                "domain": domain,
-                "industry": rnd.choice(INDUSTRIES),
-                "employees": rnd.choice([5, 12, 50, 120, 480, 1500, 12000]) + rnd.randrange(10),
-                "annual_revenue": round(rnd.lognormvariate(15, 1.5), 2),
-                "billing_country": fake.country_code(),
-                "billing_city": fake.city(),
-                "phone": fake.phone_number(),
-                "type": rnd.choice(["Customer", "Prospect", "Partner"]),
-                "partner_status": rnd.choice(["Active", "Inactive", "Pending", None, None]),
-                "owner_email": f"{fake.user_name()}@crmhub-demo.example",
-                "products": rnd.sample(PRODUCTS, rnd.randrange(0, 4)),
-            }
-        )
-    return rows
+def _tier(employees: object) -> str:
+    n = employees if isinstance(employees, int | float) else 0
+    return "Enterprise" if n >= 1000 else "Mid-market" if n >= 100 else "SMB"
 
 
-def fake_contacts(
-    accounts: list[dict[str, object]], hub_ids: dict[str, str], count: int, seed: int
-) -> list[dict[str, object]]:
-    fake = Faker()
-    fake.seed_instance(seed + 1)
-    rnd = random.Random(seed + 1)
-    rows = []
-    for i in range(count):
-        account = accounts[rnd.randrange(len(accounts))]
-        first, last = fake.first_name(), fake.last_name()
-        rows.append(
-            {
-                "email": f"{first}.{last}.{i}@{account['domain']}".lower(),
-                "first_name": first,
-                "last_name": last,
-                "title": fake.job()[:80],
-                "phone": fake.phone_number(),
-                "account": hub_ids[str(account["account_id"])],
-                "lead_source": rnd.choice(["Web", "Event", "Partner", "Outbound"]),
-            }
-        )
-    return rows
+def _run(jobs: JobService, name: str, **kw: object) -> RunOutcome:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("  [bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(name, total=None)
+        run, outcome = jobs.run(
+            name, on_progress=lambda p: bar.update(task, completed=p.done, total=p.total), **kw
+        )  # type: ignore[arg-type]
+    print_outcome(run.id, outcome)
+    if outcome.status not in ("succeeded", "succeeded_with_errors"):
+        raise fail(f"demo run of {name} ended {outcome.status}")
+    return outcome
 
 
 @user_errors
 def demo(
     home: Path = typer.Option(Path(".crmhub/demo"), "--home", help="Data folder to (re)create for the demo."),
-    accounts: int = typer.Option(3000, "--accounts", min=1),
+    accounts: int = typer.Option(3000, "--accounts", min=10),
     contacts: int = typer.Option(6000, "--contacts", min=0),
     seed: int = typer.Option(42, "--seed"),
 ) -> None:
-    """Create a fresh demo hub, load realistic accounts and contacts, and print a summary."""
+    """Sync a seeded Salesforce emulator into a fresh hub and back, and show what moved."""
+    from crmhub.emulators import salesforce as sf
+    from crmhub.emulators.serve import serve_in_thread
+
     if home.exists():
         shutil.rmtree(home)
     settings = Settings(home=home, database_url=None)
     hub = HubService(Database(settings.resolved_database_url), settings=settings)
+    emulator = sf.SalesforceEmulator(accounts=accounts, contacts=contacts, seed=seed)
     try:
-        report = hub.init()
-        console.print(f"[bold]crmhub demo[/] — data folder {report.home}")
-        account_rows = fake_accounts(accounts, seed)
-        started = time.perf_counter()
-        result = hub.upsert("account", account_rows, stamp=Stamp(job="demo", run="accounts"))
-        hub_ids = {r.key: r.hub_id for r in result.results if r.hub_id and r.key}
-        contact_rows = fake_contacts(account_rows, hub_ids, contacts, seed)
-        contact_result = hub.upsert("contact", contact_rows, stamp=Stamp(job="demo", run="contacts"))
-        elapsed = time.perf_counter() - started
-        again = hub.upsert("account", account_rows, stamp=Stamp(job="demo", run="again"))
-
-        table = Table("object type", "created", "updated", "unchanged", "failed")
-        for name, res in (("account", result), ("contact", contact_result), ("account (again)", again)):
-            c = res.counts()
-            table.add_row(name, str(c["created"]), str(c["updated"]), str(c["unchanged"]), str(c["failed"]))
-        console.print(table)
-        console.print(
-            f"loaded {accounts + contacts:,} records in {elapsed:.2f} s; the second load of the same "
-            "accounts changed nothing"
-        )
-        sample = Table(
-            "hub_id", "name", "industry", "employees", "partner_status", "products", title="sample accounts"
-        )
-        for r in hub.list_records("account", limit=5):
-            v = r.values
-            sample.add_row(
-                r.hub_id,
-                str(v.get("name")),
-                str(v.get("industry")),
-                str(v.get("employees")),
-                str(v.get("partner_status") or ""),
-                "; ".join(v.get("products", [])),
+        hub.init()
+        console.print(f"[bold]crmhub demo[/] — data folder {settings.resolved_home}")
+        with serve_in_thread(emulator.app) as url:
+            console.print(f"Salesforce emulator at {url}: {accounts:,} accounts, {contacts:,} contacts")
+            jobs = JobService(hub)
+            jobs.connections.add(
+                "salesforce",
+                "salesforce",
+                {"login_url": url, "username": sf.DEFAULT_USERNAME},
+                {
+                    "client_id": sf.DEFAULT_CLIENT_ID,
+                    "client_secret": sf.DEFAULT_CLIENT_SECRET,
+                    "password": sf.DEFAULT_PASSWORD,
+                    "security_token": sf.DEFAULT_SECURITY_TOKEN,
+                },
             )
-        console.print(sample)
-        console.print(f"try: CRMHUB_HOME={home} .venv/bin/crmhub records list contact")
+            console.print(f"connection: {jobs.connections.test('salesforce').message}")
+
+            # 1. Inbound jobs built by automap.
+            for name, remote, object_type, fields, extra in (
+                (
+                    "salesforce-accounts",
+                    "Account",
+                    "account",
+                    ACCOUNT_FIELDS,
+                    {"stamp_hub_id_field": "Hub_ID__c", "delete_policy": "soft_delete"},
+                ),
+                ("salesforce-contacts", "Contact", "contact", CONTACT_FIELDS, {}),
+            ):
+                draft = JobSpec.model_validate(
+                    {
+                        "name": name,
+                        "direction": "inbound",
+                        "connection": "salesforce",
+                        "remote_object": remote,
+                        "object_type": object_type,
+                        "fields": fields,
+                        "settings": extra,
+                    }
+                )
+                proposals = jobs.automap(draft)
+                spec = draft.model_copy(update={"mapping": [p.row for p in proposals]})
+                table = Table("source", "target", "confidence", title=f"automap {remote} → {object_type}")
+                for p in proposals:
+                    new = f" (new {p.row.new_attribute.type})" if p.row.new_attribute else ""
+                    table.add_row(p.row.describe_source(), p.row.target + new, f"{p.confidence:.0%}")
+                console.print(table)
+                problems = jobs.validate(spec)
+                if problems:
+                    raise fail(f"{name} does not validate: {problems[0]}")
+                jobs.create(spec, enabled=True)
+                console.print(f"job {name}: validated and saved")
+            console.print("[bold]first sync[/] (full)")
+            _run(jobs, "salesforce-accounts")
+            _run(jobs, "salesforce-contacts")
+
+            # 2. Changes in Salesforce, then an incremental run.
+            changed = emulator.touch("Account", fraction=0.02)
+            emulator.delete("Account", emulator.ids("Account", limit=1)[0])
+            # A run reads up to its own start time; let the clock pass the millisecond of these writes.
+            time.sleep(0.01)
+            console.print(
+                f"[bold]changed {len(changed)} accounts and deleted 1 in Salesforce[/]; incremental run (it also "
+                "re-reads the accounts whose Hub_ID__c the first run stamped, finds them unchanged, writes nothing):"
+            )
+            _run(jobs, "salesforce-accounts")
+
+            # 3. A hub attribute written back to Salesforce.
+            hub.add_attribute("account", AttributeSpec("tier", "text", category="segment"))
+            rows = [
+                {"hub_id": r.hub_id, "tier": _tier(r.values.get("employees"))} for r in _all_accounts(hub)
+            ]
+            hub.upsert("account", rows, match="hub_id", stamp=Stamp(job="segmentation"))
+            jobs.create(
+                JobSpec.model_validate(
+                    {
+                        "name": "tier-to-salesforce",
+                        "direction": "outbound",
+                        "connection": "salesforce",
+                        "remote_object": "Account",
+                        "object_type": "account",
+                        "mapping": [
+                            {"source": "tier", "target": "Description", "note": "hub segment → Salesforce"}
+                        ],
+                        "settings": {"create_records": False, "write_back": ["tier"]},
+                    }
+                )
+            )
+            console.print("[bold]outbound[/]: hub attribute tier → Salesforce Account.Description")
+            _run(jobs, "tier-to-salesforce")
+            sample = emulator.get("Account", changed[0]) or {}
+            console.print(
+                f"  Salesforce {changed[0]}: Description={sample.get('Description')!r}, "
+                f"Hub_ID__c={sample.get('Hub_ID__c')!r}"
+            )
+            console.print("  second outbound run (nothing changed, nothing sent):")
+            _run(jobs, "tier-to-salesforce")
+        console.print(
+            f"\nhub: {hub.count_records('account'):,} accounts, {hub.count_records('contact'):,} contacts; "
+            f"snapshots under {settings.resolved_home / 'snapshots'}"
+        )
+        console.print(f"explore: CRMHUB_HOME={home} .venv/bin/crmhub runs list")
     finally:
         hub.close()
+
+
+def _all_accounts(hub: HubService) -> list:  # type: ignore[type-arg]
+    out, after = [], None
+    while batch := hub.list_records("account", limit=1000, after=after):
+        out.extend(batch)
+        after = batch[-1].hub_id
+    return out

@@ -48,6 +48,11 @@ class InboundRun:
         if self.schema.key is None:
             raise ValidationError(f"object type {self.spec.object_type!r} has no key attribute")
         self.transformer = Transformer.compile(self.spec.mapping, target_types=self.schema.types)
+        #: Foreign-key targets: the source gives a remote id, the hub stores the linked record's hub id.
+        self.fk_targets = [
+            r.target for r in self.spec.mapping if self.schema.types.get(r.target) == "foreign_key"
+        ]
+        self.unresolved = 0
         self.salt = fingerprint(ctx.job_version, [r.model_dump(mode="json") for r in self.spec.mapping])
         self.fields = self._fields()
 
@@ -104,6 +109,15 @@ class InboundRun:
                     cursor = self._page(page, cursor, full=full, full_started=full_started, snapshot=snapshot)
             if full and full_started is not None:
                 self._reconcile_deletes(datetime.fromisoformat(full_started), cursor)
+            if self.unresolved and not ctx.dry_run:
+                with ctx.db.begin() as session:
+                    run_repo.add_event(
+                        session,
+                        ctx.run_id,
+                        "references",
+                        f"{self.unresolved} reference(s) point at records not linked yet; they are filled in "
+                        "when a later run finds the parents linked",
+                    )
         finally:
             size = snapshot.close()
             if not ctx.dry_run:
@@ -219,6 +233,12 @@ class InboundRun:
             else:
                 by_key.append((record, digest, row))
 
+        if self.fk_targets:
+            pending = self._resolve_references(session, [row for _, _, row in by_hub + by_key])
+            if pending:
+                # Not remembered as received: the record is loaded again once its parent is linked.
+                by_hub = [(r, "" if id(row) in pending else d, row) for r, d, row in by_hub]
+                by_key = [(r, "" if id(row) in pending else d, row) for r, d, row in by_key]
         received: list[tuple[RemoteRecord, str, str, bool]] = []  # record, digest, hub_id, new link
         for items, match in ((by_hub, "hub_id"), (by_key, "key")):
             if not items:
@@ -279,6 +299,39 @@ class InboundRun:
             session.execute(update(Link).where(Link.id.in_(seen_links)).values(last_seen_at=now))
         if deleted:
             self._deleted(session, [links[r.id] for r in deleted if r.id in links])
+
+    def _resolve_references(self, session: Session, rows: list[dict[str, Any]]) -> set[int]:
+        """Turn remote ids in foreign-key targets into hub ids through this connection's links.
+
+        A reference to a record the hub has not linked (not synced yet, or filtered out) is left
+        empty and counted; the next sync after the parent arrives fills it in.
+        """
+        wanted = {row[t] for row in rows for t in self.fk_targets if row.get(t)}
+        pending: set[int] = set()
+        if not wanted:
+            return pending
+        found: dict[str, str] = {}
+        ids = sorted(wanted)
+        for start in range(0, len(ids), 2000):
+            chunk = ids[start : start + 2000]
+            found.update(
+                (remote_id, hub_id)
+                for remote_id, hub_id in session.execute(
+                    select(Link.remote_id, Link.hub_id).where(
+                        Link.connection_id == self.ctx.connection_id, Link.remote_id.in_(chunk)
+                    )
+                )
+            )
+        for row in rows:
+            for target in self.fk_targets:
+                value = row.get(target)
+                if value:
+                    hub_id = found.get(value)
+                    if hub_id is None:
+                        self.unresolved += 1
+                        pending.add(id(row))
+                    row[target] = hub_id
+        return pending
 
     def _create_links(
         self,
@@ -346,7 +399,9 @@ class InboundRun:
         if policy == "soft_delete":
             self.counts.deleted += record_repo.soft_delete(session, hub_ids)
             # Forget what was received, so a record that comes back is loaded (and revived) again.
-            session.execute(update(Link).where(Link.id.in_([lk.id for lk in links])).values(last_received_hash=None))
+            session.execute(
+                update(Link).where(Link.id.in_([lk.id for lk in links])).values(last_received_hash=None)
+            )
         else:  # unlink
             for link in links:
                 session.delete(link)
