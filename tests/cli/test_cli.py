@@ -66,15 +66,18 @@ def test_init_then_objects_attributes_and_records(env, tmp_path: Path) -> None:
     assert bad_where.exit_code == 2 and "is not attribute=value" in bad_where.output
 
 
-def test_the_demo_loads_accounts_and_contacts(tmp_path: Path) -> None:
+def test_the_demo_syncs_the_emulator_in_and_out(tmp_path: Path) -> None:
     home = tmp_path / "demo"
-    result = runner.invoke(
-        app, ["demo", "--home", str(home), "--accounts", "300", "--contacts", "500"], env={"COLUMNS": "200"}
-    )
+    result = runner.invoke(app, ["demo", "--home", str(home), "--accounts", "120", "--contacts", "80"],
+                           env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "│ account         │ 300     │" in result.output
-    assert "│ contact         │ 500     │" in result.output
-    assert "│ account (again) │ 0       │ 0       │ 300       │" in result.output
+    out = result.output
+    assert "succeeded — 120 read, 120 created" in out  # accounts, first full sync
+    assert "succeeded — 80 read, 80 created" in out  # contacts
+    assert "2 updated" in out and "1 deleted" in out  # the incremental run after 2% changed and 1 deleted
+    assert "succeeded — 119 read, 119 updated, 119 sent" in out  # outbound write-back
+    assert "succeeded — 119 read, 119 unchanged" in out  # second outbound run sends nothing
+    assert "hub: 119 accounts, 80 contacts" in out
 
 
 def test_the_console_script_is_installed() -> None:
