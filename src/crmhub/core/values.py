@@ -120,9 +120,10 @@ def _date(value: Any) -> Any:
 
 def format_datetime(value: datetime) -> str:
     """The canonical text of a datetime; a naive one is taken as UTC."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not UTC:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    # isoformat is several times faster than strftime; "+00:00" becomes "Z".
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _datetime(value: Any) -> Any:

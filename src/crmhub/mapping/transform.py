@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmhub.core.errors import CrmHubError, ExpressionError, ValueConversionError
+from crmhub.core.values import format_datetime
 from crmhub.mapping.spec import MappingRow
 
 Getter = Callable[[Mapping[str, Any]], Any]
@@ -36,6 +37,30 @@ class _Compiled:
     convert: Callable[[Any], Any]
 
 
+def _canonical(convert: Callable[[Any], Any], type_name: str) -> Callable[[Any], Any]:
+    """``convert`` followed by the store's canonical form; only dates and datetimes need work.
+
+    The converters return the documented Python types (text → str, number → int/float, boolean →
+    bool, multi_text → list[str], date → date, datetime → aware datetime), so the other types are
+    stored as they come.
+    """
+    if type_name == "date":
+
+        def to_date(value: Any) -> Any:
+            result = convert(value)
+            return None if result is None else result.isoformat()
+
+        return to_date
+    if type_name == "datetime":
+
+        def to_datetime(value: Any) -> Any:
+            result = convert(value)
+            return None if result is None else format_datetime(result)
+
+        return to_datetime
+    return convert
+
+
 def _field_getter(path: str) -> Getter:
     def get(values: Mapping[str, Any]) -> Any:
         return values.get(path)
@@ -46,9 +71,14 @@ def _field_getter(path: str) -> Getter:
 class Transformer:
     """Source record (flat dict of field paths) → target values."""
 
-    def __init__(self, rows: Sequence[_Compiled]) -> None:
+    def __init__(
+        self, rows: Sequence[_Compiled], fields: Sequence[tuple[str, str, Callable[[Any], Any]]] = ()
+    ) -> None:
         self._rows = list(rows)
         self.targets = [r.target for r in self._rows]
+        #: Plain "source field → target" rows, run in one comprehension on the fast path.
+        self._fields = list(fields)
+        self._others = [r for r in self._rows if r.target not in {t for t, _, _ in self._fields}]
 
     @classmethod
     def compile(
@@ -57,8 +87,12 @@ class Transformer:
         *,
         target_types: Mapping[str, str],
         source_types: Mapping[str, str] | None = None,
+        canonical: bool = False,
     ) -> Transformer:
         """Compile rows; ``target_types`` maps each target to its value type (existing or new).
+
+        With ``canonical`` the values come out in the hub's stored form (dates as ``YYYY-MM-DD``,
+        datetimes as UTC text; see ``crmhub.core.values``), ready for an upsert that skips coercion.
 
         Raises ExpressionError (with the row's target named) for an expression that does not parse
         or type-check, and for a source format the converter does not understand.
@@ -92,13 +126,39 @@ class Transformer:
                 raise type(exc)(f"mapping row → {row.target}: {exc.message}", hint=exc.hint) from None
             except ValueConversionError as exc:
                 raise ExpressionError(f"mapping row → {row.target}: constant {exc.message}") from None
+            if canonical:
+                convert = _canonical(convert, target_type.value)
             compiled.append(_Compiled(row.target, row.describe_source(), getter, convert))
-        return cls(compiled)
+        fields = [
+            (c.target, row.source, c.convert)
+            for c, row in zip(compiled, rows, strict=True)
+            if row.source is not None
+        ]
+        return cls(compiled, fields)
 
     def __call__(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+        get = values.get
+        try:
+            out = {t: convert(get(s)) for t, s, convert in self._fields}
+        except Exception:
+            return self._slow(values)
+        if not self._others:
+            return out, []
+        errors: list[FieldError] = []
+        self._apply(self._others, values, out, errors)
+        return out, errors
+
+    def _slow(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
         out: dict[str, Any] = {}
         errors: list[FieldError] = []
-        for row in self._rows:
+        self._apply(self._rows, values, out, errors)
+        return out, errors
+
+    @staticmethod
+    def _apply(
+        rows: Sequence[_Compiled], values: Mapping[str, Any], out: dict[str, Any], errors: list[FieldError]
+    ) -> None:
+        for row in rows:
             raw = None
             try:
                 raw = row.get(values)
@@ -107,4 +167,3 @@ class Transformer:
                 errors.append(FieldError(row.target, row.source, raw, exc.message, type(exc).__name__))
             except (ValueError, TypeError, ArithmeticError) as exc:
                 errors.append(FieldError(row.target, row.source, raw, str(exc), type(exc).__name__))
-        return out, errors

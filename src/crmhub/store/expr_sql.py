@@ -195,6 +195,12 @@ class _SqlCompiler:
         return sa.collate(sql, "C") if self.pg else sql
 
     def const(self, value: Any, vtype: ValueType | None) -> _V:
+        if self.pg and isinstance(value, str) and "\x00" in value:
+            # PostgreSQL text and jsonb cannot hold NUL, so no stored value contains one either.
+            raise UnsupportedExpressionError(
+                "PostgreSQL cannot compare text containing a NUL character (\\u0000)",
+                hint="remove the NUL character from the expression",
+            )
         if value is None:
             return _V(sa.null(), vtype, None, True)
         if isinstance(value, bool):
@@ -520,8 +526,8 @@ class _SqlCompiler:
         if name in ("MIN", "MAX"):
             return self.minmax(node, args, vtype)
         if name in ("YEAR", "MONTH", "DAY"):
-            start, length = {"YEAR": (1, 4), "MONTH": (6, 2), "DAY": (9, 2)}[name]
-            return _V(sa.cast(sa.func.substr(first.sql, start, length), sa.Integer), T.number)
+            begin, size = {"YEAR": (1, 4), "MONTH": (6, 2), "DAY": (9, 2)}[name]
+            return _V(sa.cast(sa.func.substr(first.sql, begin, size), sa.Integer), T.number)
         if name == "DATE" and len(args) == 1 and first.type in TEMPORAL:
             return _V(sa.type_coerce(sa.func.substr(first.sql, 1, 10), sa.String), T.date)
         raise _unsupported(node, f"{name} with these arguments is not translated to SQL")
@@ -553,13 +559,13 @@ class _SqlCompiler:
         if len(sqls) == 1:
             return _V(sqls[0], vtype)
         if self.pg:
-            fn = sa.func.least if node.name == "MIN" else sa.func.greatest
-            return _V(fn(*sqls), vtype)
+            pg_name = "least" if node.name == "MIN" else "greatest"
+            return _V(getattr(sa.func, pg_name)(*sqls), vtype)
         # SQLite's min()/max() return NULL if any argument is NULL; rotate COALESCEs so each slot
         # holds its own value or, if NULL, another non-NULL one.
-        fn = sa.func.min if node.name == "MIN" else sa.func.max
         rotated = [sa.func.coalesce(*(sqls[i:] + sqls[:i])) for i in range(len(sqls))]
-        return _V(fn(*rotated), vtype)
+        lite_name = "min" if node.name == "MIN" else "max"
+        return _V(getattr(sa.func, lite_name)(*rotated), vtype)
 
     def case(self, node: ast.Call, vtype: ValueType | None) -> _V:
         subject, rest = node.args[0], node.args[1:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -91,3 +92,56 @@ def clear_links(session: Session, *, connection_id: int, remote_object: str | No
     if remote_object is not None:
         stmt = stmt.where(Link.remote_object == remote_object)
     return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+
+
+_LINK_COLUMNS = (
+    "hub_id",
+    "connection_id",
+    "remote_object",
+    "remote_id",
+    "last_received_hash",
+    "last_received_at",
+    "last_sent_hash",
+    "last_sent_at",
+    "last_seen_at",
+    "created_at",
+)
+
+
+def insert_links(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many links at once (driver-level executemany; a sync creates thousands per batch)."""
+    if not rows:
+        return
+    from crmhub.store.types import sqlite_timestamp
+
+    conn = session.connection()
+    sqlite = conn.dialect.name == "sqlite"
+    marks = ", ".join("?" if sqlite else "%s" for _ in _LINK_COLUMNS)
+    formatted: dict[datetime, str] = {}
+
+    def when(value: datetime | None) -> object:
+        if value is None or not sqlite:
+            return value
+        text = formatted.get(value)
+        if text is None:
+            text = formatted[value] = sqlite_timestamp(value)
+        return text
+
+    conn.exec_driver_sql(
+        f"INSERT INTO link ({', '.join(_LINK_COLUMNS)}) VALUES ({marks})",  # noqa: S608 - fixed column names
+        [
+            (
+                r["hub_id"],
+                r["connection_id"],
+                r["remote_object"],
+                r["remote_id"],
+                r.get("last_received_hash"),
+                when(r.get("last_received_at")),
+                r.get("last_sent_hash"),
+                when(r.get("last_sent_at")),
+                when(r.get("last_seen_at")),
+                when(r.get("created_at")),
+            )
+            for r in rows
+        ],
+    )

@@ -115,8 +115,13 @@ def prepare_batch(
     *,
     source_times: Sequence[datetime | str | None] | None = None,
     match: str = "key",
+    coerced: bool = False,
 ) -> PreparedBatch:
-    """Coerce and key one batch. Pure CPU work, so a caller may run it ahead in another thread."""
+    """Coerce and key one batch. Pure CPU work, so a caller may run it ahead in another thread.
+
+    ``coerced`` says the values are canonical already (the sync engine's transformer makes them
+    so): they are taken as they are.
+    """
     if match not in ("key", "hub_id"):
         raise ValueError(f"match must be 'key' or 'hub_id', not {match!r}")
     if match == "key" and schema.key is None:
@@ -124,6 +129,7 @@ def prepare_batch(
     results: list[RecordResult | None] = [None] * len(rows)
     pending: dict[str, list[tuple[int, dict[str, Any], str | None]]] = {}
     coercers = schema.coercers
+    known = coercers.keys()
     key_attr = schema.key
     by_key = match == "key"
     name = schema.name
@@ -132,7 +138,13 @@ def prepare_batch(
         bad: tuple[str, Any, str] | None = None
         try:
             # Fast path: one comprehension; any problem falls back to the loop that names it.
-            vals: dict[str, Any] = {attr: coercers[attr](raw) for attr, raw in row.items()}
+            if coerced:
+                vals: dict[str, Any] = dict(row)
+                vals.pop("hub_id", None)
+                if not vals.keys() <= known:
+                    raise KeyError
+            else:
+                vals = {attr: coercers[attr](raw) for attr, raw in row.items()}
         except (KeyError, CoercionError):
             vals = {}
             for attr, raw in row.items():
@@ -199,6 +211,7 @@ def upsert_records(
     most_recent: bool = False,
     create: bool = True,
     now: datetime | None = None,
+    coerced: bool = False,
 ) -> UpsertResult:
     """Upsert one batch of rows (attribute → value) into ``schema``'s object type.
 
@@ -208,7 +221,7 @@ def upsert_records(
     the row's source time. A ``None`` value removes the attribute. Rows naming the same record
     apply in order.
     """
-    prepared = prepare_batch(schema, rows, source_times=source_times, match=match)
+    prepared = prepare_batch(schema, rows, source_times=source_times, match=match, coerced=coerced)
     return apply_batch(
         session, schema, prepared, stamp=stamp, most_recent=most_recent, create=create, now=now
     )

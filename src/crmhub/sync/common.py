@@ -74,21 +74,40 @@ def record_hash(salt: bytes, values: dict[str, Any]) -> str:
 
 
 class SnapshotWriter:
-    """Streams what a run read to ``<dir>/<run_id>.jsonl.gz``: one JSON line per source record."""
+    """Streams what a run read to ``<dir>/<run_id>.jsonl.gz``: one JSON line per source record.
+
+    Compression runs in a helper thread (zlib releases the GIL), so it overlaps with the sync.
+    """
 
     def __init__(self, directory: Path, run_id: str) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"{run_id}.jsonl.gz"
         self._fh = gzip.open(self.path, "wb", compresslevel=1)
         self.records = 0
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="crmhub-snapshot", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._fh.write(chunk)
+                except BaseException as exc:
+                    self._error = exc
 
     def write(self, lines: list[dict[str, Any]]) -> None:
         if lines:
-            self._fh.write(b"".join(orjson.dumps(line, default=str) + b"\n" for line in lines))
+            self._queue.put(b"".join(orjson.dumps(line, default=str) + b"\n" for line in lines))
             self.records += len(lines)
 
     def close(self) -> int:
+        self._queue.put(None)
+        self._thread.join()
         self._fh.close()
+        if self._error is not None:
+            raise self._error
         return self.path.stat().st_size
 
 

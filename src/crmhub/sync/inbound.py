@@ -10,6 +10,7 @@ linked records it did not see.
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,7 +48,9 @@ class InboundRun:
             self.errors = run_repo.count_errors(session, ctx.run_id)
         if self.schema.key is None:
             raise ValidationError(f"object type {self.spec.object_type!r} has no key attribute")
-        self.transformer = Transformer.compile(self.spec.mapping, target_types=self.schema.types)
+        self.transformer = Transformer.compile(
+            self.spec.mapping, target_types=self.schema.types, canonical=True
+        )
         #: Foreign-key targets: the source gives a remote id, the hub stores the linked record's hub id.
         self.fk_targets = [
             r.target for r in self.spec.mapping if self.schema.types.get(r.target) == "foreign_key"
@@ -107,6 +110,8 @@ class InboundRun:
             with gc_paused():
                 for page in prefetch(iter(pages)):
                     cursor = self._page(page, cursor, full=full, full_started=full_started, snapshot=snapshot)
+                    # The collector is paused; free this page's reference cycles (ORM state) now.
+                    gc.collect(1)
             if full and full_started is not None:
                 self._reconcile_deletes(datetime.fromisoformat(full_started), cursor)
             if self.unresolved and not ctx.dry_run:
@@ -253,6 +258,7 @@ class InboundRun:
                 most_recent=self.settings.most_recent_wins,
                 create=self.settings.create_records,
                 now=now,
+                coerced=True,
             )
             for (record, digest, _row), outcome in zip(items, result.results, strict=True):
                 status = outcome.status
@@ -388,7 +394,7 @@ class InboundRun:
             if self.settings.stamp_hub_id_field:
                 write_backs.append((record.id, hub_id))
         if rows:
-            session.execute(Link.__table__.insert(), rows)
+            link_repo.insert_links(session, rows)
 
     def _deleted(self, session: Session, links: list[Link]) -> None:
         """Records the source reports deleted: apply the job's delete policy."""

@@ -10,6 +10,7 @@ so. A record that failed keeps its old hash, so the next run sends it again even
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from crmhub.connectors.base import REMOTE_ID
 from crmhub.core.clock import utcnow
 from crmhub.core.perf import gc_paused
 from crmhub.mapping.transform import Transformer
+from crmhub.store import links as link_repo
 from crmhub.store import records as record_repo
 from crmhub.store import runs as run_repo
 from crmhub.store.models import Job, Link, Record, Run
@@ -70,6 +72,7 @@ class OutboundRun:
                         break
                     after = batch[-1].hub_id
                     self._batch(batch, after, snapshot)
+                    gc.collect(1)  # the collector is paused; free this batch's ORM cycles now
         finally:
             size = snapshot.close()
             if not ctx.dry_run:
@@ -292,8 +295,8 @@ class OutboundRun:
                     )
                 )
             )
-            session.execute(
-                Link.__table__.insert(),
+            link_repo.insert_links(
+                session,
                 [
                     {
                         "hub_id": r.hub_id,
