@@ -171,8 +171,8 @@ class _SqlCompiler:
                 return sa.case(
                     (sa.func.jsonb_typeof(raw) == "boolean", sa.cast(text, sa.Boolean)), else_=sa.null()
                 )
-            if vtype == T.multi_text:
-                return raw
+            if vtype == T.multi_text:  # a JSON null is NULL, as ->> makes it for the other types
+                return sa.func.nullif(raw, sa.cast(sa.literal("null"), self.col.type))
             return sa.type_coerce(text, sa.String)
         path = self._path(node, key)
         value = sa.func.json_extract(self.col, path)

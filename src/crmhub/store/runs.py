@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -134,15 +136,43 @@ def heartbeat(session: Session, run_id: str, *, now: datetime | None = None) -> 
     return bool(session.scalar(select(Run.cancel_requested).where(Run.id == run_id)))
 
 
+def worker_is_gone(worker: str | None) -> bool:
+    """True when ``worker`` ("host:pid") names a process on this host that no longer exists."""
+    if not worker or ":" not in worker:
+        return False
+    host, _, pid_text = worker.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def stale_runs(
     session: Session, job_id: int, *, older_than: timedelta, now: datetime | None = None
 ) -> list[Run]:
-    """Running runs of a job whose heartbeat is older than ``older_than`` (their worker died)."""
+    """Running runs of a job whose worker died: its process is gone, or its heartbeat is too old."""
     limit = (now or utcnow()) - older_than
     return [
         r
         for r in active_runs(session, job_id)
-        if r.status == "running" and (r.heartbeat_at or r.started_at or r.created_at) < limit
+        if r.status == "running"
+        and ((r.heartbeat_at or r.started_at or r.created_at) < limit or worker_is_gone(r.worker))
     ]
 
 
