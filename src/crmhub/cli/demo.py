@@ -9,7 +9,6 @@ back to Salesforce; the counts of every run and where the source snapshots are.
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import typer
@@ -146,8 +145,6 @@ def demo(
             # 2. Changes in Salesforce, then an incremental run.
             changed = emulator.touch("Account", fraction=0.02)
             emulator.delete("Account", emulator.ids("Account", limit=1)[0])
-            # A run reads up to its own start time; let the clock pass the millisecond of these writes.
-            time.sleep(0.01)
             console.print(
                 f"[bold]changed {len(changed)} accounts and deleted 1 in Salesforce[/]; incremental run (it also "
                 "re-reads the accounts whose Hub_ID__c the first run stamped, finds them unchanged, writes nothing):"

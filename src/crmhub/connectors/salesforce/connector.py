@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -283,7 +283,10 @@ class SalesforceConnector:
         if modstamp and since is not None:
             conditions.append(f"{modstamp} >= {soql_datetime(since)}")
         if modstamp and until is not None:
-            conditions.append(f"{modstamp} < {soql_datetime(until)}")
+            # Salesforce stamps whole milliseconds: round the bound up so a write in the run's own
+            # starting millisecond is read now (the cursor's ids at that stamp keep it from doubling).
+            bound = until + timedelta(microseconds=(1000 - until.microsecond % 1000) % 1000)
+            conditions.append(f"{modstamp} < {soql_datetime(bound)}")
         bad = [f for f in select if not _IDENTIFIER_PATH.match(f)]
         if bad:
             raise ConnectorFatalError(f"not a Salesforce field path: {', '.join(map(repr, bad))}")
