@@ -11,10 +11,10 @@ so. A record that failed keeps its old hash, so the next run sends it again even
 from __future__ import annotations
 
 import gc
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.connectors.base import REMOTE_ID
@@ -29,6 +29,11 @@ from crmhub.store.records import Stamp
 from crmhub.store.schema import load_schema
 from crmhub.sync.common import Counts, Progress, SnapshotWriter, fingerprint, record_hash
 from crmhub.sync.context import Cancelled, RunContext
+
+#: Records written in the same instant as the last run's start are looked at again (clock skew).
+WATERMARK_SKEW = timedelta(seconds=5)
+#: More failures than this and the next run looks at everything instead.
+MAX_RETRY_IDS = 20_000
 
 
 class OutboundRun:
@@ -50,6 +55,15 @@ class OutboundRun:
             source_types=self.schema.types,
         )
         self.salt = fingerprint(ctx.job_version, [r.model_dump(mode="json") for r in self.spec.mapping])
+        # Only records changed since the last completed run (plus those that failed then) need a look;
+        # a full run, a new job version or no history means all of them.
+        watermark = ctx.state.get("outbound_since") or {}
+        self.since: datetime | None = None
+        self.retry: list[str] = []
+        if ctx.mode != "full" and watermark.get("version") == ctx.job_version and watermark.get("at"):
+            self.since = datetime.fromisoformat(watermark["at"]) - WATERMARK_SKEW
+            self.retry = list(watermark.get("retry") or [])
+        self.failed_ids: set[str] = set()
         self.filter = None
         if self.spec.filter:
             from crmhub.expr import parse
@@ -73,6 +87,19 @@ class OutboundRun:
                     after = batch[-1].hub_id
                     self._batch(batch, after, snapshot)
                     gc.collect(1)  # the collector is paused; free this batch's ORM cycles now
+            if not ctx.dry_run:
+                with ctx.db.begin() as session:
+                    job = session.get(Job, ctx.job_id)
+                    assert job is not None
+                    too_many = len(self.failed_ids) > MAX_RETRY_IDS  # then the next run looks at everything
+                    job.state = {
+                        **job.state,
+                        "outbound_since": {
+                            "version": ctx.job_version,
+                            "at": None if too_many else ctx.started_at.isoformat(),
+                            "retry": [] if too_many else sorted(self.failed_ids),
+                        },
+                    }
         finally:
             size = snapshot.close()
             if not ctx.dry_run:
@@ -91,6 +118,9 @@ class OutboundRun:
         stmt = select(Record).where(Record.object_type_id == self.schema.id, Record.deleted_at.is_(None))
         if after:
             stmt = stmt.where(Record.hub_id > after)
+        if self.since is not None:
+            changed = Record.updated_at >= self.since
+            stmt = stmt.where(or_(changed, Record.hub_id.in_(self.retry)) if self.retry else changed)
         with self.ctx.db.read() as session:
             if self.filter is not None:
                 from crmhub.store.expr_sql import compile_sql
@@ -141,6 +171,7 @@ class OutboundRun:
             payload, errors = self._payload(record)
             if errors:
                 counts.failed += 1
+                self.failed_ids.add(record.hub_id)
                 ledger.extend(
                     {
                         "phase": "map",
@@ -159,6 +190,7 @@ class OutboundRun:
                     parent_remote = parents.get(parent_hub)
                     if parent_remote is None:
                         counts.failed += 1
+                        self.failed_ids.add(record.hub_id)
                         ledger.append(
                             {
                                 "phase": "map",
@@ -248,6 +280,7 @@ class OutboundRun:
         for (record, _payload, digest), result in zip(items, results, strict=True):
             if not result.ok or not result.remote_id:
                 counts.failed += 1
+                self.failed_ids.add(record.hub_id)
                 ledger.append(
                     {
                         "phase": "write",

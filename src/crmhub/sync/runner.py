@@ -35,7 +35,8 @@ class RunInProgressError(SyncError, FatalError):
 
 def choose_mode(job: Job, spec: JobSpec, *, full: bool, now: datetime) -> str:
     if spec.direction == "outbound":
-        return "incremental"
+        known = (job.state or {}).get("outbound_since") or {}
+        return "incremental" if not full and known.get("version") == job.version else "full"
     state = job.state or {}
     if full or state.get("full_sync") or not Cursor.from_json(state.get("cursor")).modstamp:
         return "full"
