@@ -36,3 +36,19 @@ def test_on_postgresql_values_are_jsonb(postgres_schema_url: str) -> None:
         assert type(columns["values"]).__name__ == "JSONB"
     finally:
         db.dispose()
+
+
+def test_the_migrations_create_exactly_what_the_models_declare(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from crmhub.store.models import Base
+
+    db = Database(database_url)
+    try:
+        migrate.upgrade(db)
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        assert diff == []
+    finally:
+        db.dispose()

@@ -514,12 +514,15 @@ class _SqlCompiler:
             if first.type in TEXTUAL:
                 return _V(sa.or_(first.sql.is_(None), first.sql == ""), T.boolean)
             if first.type == T.multi_text and isinstance(node.args[0], ast.Field):
-                length = (
-                    sa.func.jsonb_array_length(first.sql)
-                    if self.pg
-                    else sa.func.json_array_length(self.col, self._path(node, node.args[0].path))
-                )
-                return _V(sa.or_(self.json_value(node, node.args[0].path).is_(None), length == 0), T.boolean)
+                if self.pg:
+                    kind = sa.func.jsonb_typeof(first.sql)
+                    length = sa.func.jsonb_array_length(first.sql)
+                else:
+                    path = self._path(node, node.args[0].path)
+                    kind = sa.func.json_type(self.col, path)
+                    length = sa.func.json_array_length(self.col, path)
+                empty = sa.case((kind == "array", length == 0), else_=sa.false())
+                return _V(sa.or_(first.sql.is_(None), empty), T.boolean)
             return _V(first.sql.is_(None), T.boolean)
         if name == "ABS":
             return _V(sa.func.abs(first.sql), vtype)

@@ -201,6 +201,10 @@ class Job(TimestampMixin, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Sync state: {"cursor": {...}, "last_full_sync_at": "..."}; moves only with committed batches.
     state: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    #: The cadence (see crmhub.schedule), e.g. {"kind": "daily", "at": "06:30", "timezone": "Europe/Berlin"}.
+    schedule: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, default=None)
+    #: When the scheduler runs the job next (None: not scheduled); indexed for the scheduler's tick.
+    next_run_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
 
 
 class JobVersion(Base):
@@ -288,3 +292,88 @@ class Artifact(Base):
     records: Mapped[int] = mapped_column(Integer, default=0)
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Role(StrEnum):
+    """What a user may do: everything, manage connections and jobs, or only look."""
+
+    ADMIN = "admin"
+    ADVANCED = "advanced"
+    VIEWER = "viewer"
+
+
+class User(TimestampMixin, Base):
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    #: argon2id hash of the password (None: the user cannot log in with a password).
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    role: Mapped[str] = mapped_column(String(20), default=Role.VIEWER.value)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PermissionSet(TimestampMixin, Base):
+    """A named bundle of single permissions (e.g. "manage account feeds") granted to users."""
+
+    __tablename__ = "permission_set"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(127), unique=True)
+    permissions: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+
+
+class UserPermissionSet(Base):
+    __tablename__ = "user_permission_set"
+    __table_args__ = (UniqueConstraint("user_id", "permission_set_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    permission_set_id: Mapped[int] = mapped_column(ForeignKey("permission_set.id", ondelete="CASCADE"))
+
+
+class ApiToken(Base):
+    """A personal API token (``user_id``) or a job-scoped trigger token (``job_id``). Stored hashed.
+
+    The token text is ``<prefix>_<secret>``; ``prefix`` finds the row, ``token_hash`` (SHA-256 of the
+    whole token: it has 256 bits of entropy, so a slow hash adds nothing) proves it.
+    """
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "personal" | "trigger"
+    name: Mapped[str] = mapped_column(String(127), default="")
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), default=None
+    )
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class LoginAttempt(Base):
+    """Failed logins per user and per client address, for brute-force protection."""
+
+    __tablename__ = "login_attempt"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)  # "user:<email>" or "ip:<address>"
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SchedulerLease(Base):
+    """Leader election on SQLite (PostgreSQL uses an advisory lock): who ticks, until when."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column()
