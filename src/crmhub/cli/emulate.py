@@ -26,7 +26,9 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _check_common(port: int, counts: dict[str, int], fault_rate: float, tls_cert: Path | None, tls_key: Path | None) -> None:
+def _check_common(
+    port: int, counts: dict[str, int], fault_rate: float, tls_cert: Path | None, tls_key: Path | None
+) -> None:
     if not 0 <= port <= 65535:
         _fail(f"--port must be between 0 and 65535, got {port}")
     for flag, value in counts.items():
@@ -87,7 +89,11 @@ def salesforce(
     from crmhub.emulators import FaultConfig, SalesforceEmulator
 
     emulator = SalesforceEmulator(
-        accounts=accounts, contacts=contacts, users=users, seed=seed, fault=FaultConfig.uniform(fault_rate, seed=seed)
+        accounts=accounts,
+        contacts=contacts,
+        users=users,
+        seed=seed,
+        fault=FaultConfig.uniform(fault_rate, seed=seed),
     )
     v = emulator.api_version
     insecure = " -k" if tls_cert else ""
@@ -134,7 +140,11 @@ def hubspot(
     from crmhub.emulators import FaultConfig, HubSpotEmulator
 
     emulator = HubSpotEmulator(
-        companies=accounts, contacts=contacts, owners=owners, seed=seed, fault=FaultConfig.uniform(fault_rate, seed=seed)
+        companies=accounts,
+        contacts=contacts,
+        owners=owners,
+        seed=seed,
+        fault=FaultConfig.uniform(fault_rate, seed=seed),
     )
     insecure = " -k" if tls_cert else ""
 

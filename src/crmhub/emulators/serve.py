@@ -17,8 +17,11 @@ __all__ = ["bind_socket", "make_server", "serve_in_thread"]
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0 picks a free one)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must be IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets that say so, and
+    # without it every keep-alive response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError:
@@ -46,6 +49,7 @@ def make_server(
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=3,
     )
     return uvicorn.Server(config)
 
@@ -81,10 +85,30 @@ def serve_in_thread(
     sock = bind_socket(host, port)
     server = make_server(app, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     failure: list[BaseException] = []
+    control: dict[str, object] = {}
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        control["loop"], control["stop"] = asyncio.get_running_loop(), stop
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not serving.done():
+            server.should_exit = True
+            await asyncio.wait({serving}, timeout=0.5)
+            if not serving.done():
+                # A TLS client that went away without close_notify keeps its connection open and
+                # uvicorn waiting; the caller is done with the server, so cut such connections.
+                for connection in list(server.server_state.connections):
+                    transport = getattr(connection, "transport", None)
+                    if transport is not None:
+                        transport.abort()
+        stopping.cancel()
+        await serving
 
     def run() -> None:
         try:
-            asyncio.run(server.serve(sockets=[sock]))
+            asyncio.run(main())
         except BaseException as exc:  # surfaced to the caller below
             failure.append(exc)
 
@@ -103,6 +127,15 @@ def serve_in_thread(
             waited += 0.01
         yield base_url(sock, tls=ssl_certfile is not None)
     finally:
-        server.should_exit = True
+        loop, stop = control.get("loop"), control.get("stop")
+        if (
+            isinstance(loop, asyncio.AbstractEventLoop)
+            and isinstance(stop, asyncio.Event)
+            and thread.is_alive()
+        ):
+            loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=10)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(timeout=5)
         sock.close()

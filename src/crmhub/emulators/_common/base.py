@@ -214,13 +214,15 @@ class EmulatorBase(ABC):
             return table.live_count() + (table.dead_count() if include_deleted else 0)
 
     def ids(self, object_name: str, *, limit: int | None = None) -> list[str]:
-        """Ids of live records in (modstamp, id) order."""
+        """Ids of live records in id (creation) order; ``limit`` keeps the first ones."""
         with self.lock:
             name, table = self.table(object_name)
-            refs = table.natural_refs()
-            if limit is not None:
-                refs = refs[:limit]
-            return [self.id_of(name, r if isinstance(r, int) else r["_row"]) for r in refs]
+            out: list[str] = []
+            for row, _ in table.rows_from(0):
+                if limit is not None and len(out) >= limit:
+                    break
+                out.append(self.id_of(name, row))
+            return out
 
     def _pick_rows(
         self,

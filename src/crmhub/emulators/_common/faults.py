@@ -193,7 +193,7 @@ class FaultMiddleware:
         injector: FaultInjector,
         applies: Callable[[str, str], bool],
         render_error: ErrorRenderer,
-        expire_tokens: Callable[[], None],
+        expire_tokens: Callable[[], object],
     ) -> None:
         self.app = app
         self.injector = injector

@@ -17,6 +17,9 @@ Record = dict[str, Any]
 #: A row reference in a result list: an ``int`` (an untouched seeded row) or the record dict itself.
 Ref = int | Record
 
+#: Seeded tables up to this size keep every derived row once computed.
+SMALL_TABLE = 10_000
+
 
 @dataclass(frozen=True)
 class LookupSpec:
@@ -63,6 +66,9 @@ class RecordTable:
         self._full_index: set[str] = set()
         self._last_row = -1
         self._last_rec: Record = {}
+        # Small tables (users, owners) are looked up once per record of a page through
+        # relationship fields; keeping their derived rows avoids re-deriving them every time.
+        self._cache: dict[int, Record] | None = {} if seeded <= SMALL_TABLE else None
 
     # -- single rows ------------------------------------------------------------------------------
 
@@ -74,6 +80,12 @@ class RecordTable:
         """The seeded record of ``row`` (memoized for the last row asked)."""
         if row == self._last_row:
             return self._last_rec
+        cache = self._cache
+        if cache is not None:
+            rec = cache.get(row)
+            if rec is None:
+                rec = cache[row] = self._derive(row)
+            return rec
         rec = self._derive(row)
         self._last_row, self._last_rec = row, rec
         return rec

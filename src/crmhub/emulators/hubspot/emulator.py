@@ -156,6 +156,9 @@ class HubSpotEmulator(EmulatorBase):
         fault: injected faults.
         clock: the emulator's clock.
         portal_id: the portal (hub) id.
+
+    :meth:`expire_tokens` (and the ``expired_token`` fault) expire OAuth access tokens only: a private-app
+    token cannot be refreshed by a client, so it stays valid.
     """
 
     object_names = ("companies", "contacts")
@@ -389,7 +392,7 @@ class HubSpotEmulator(EmulatorBase):
             "archived": archived,
         }
         if archived:
-            out["archivedAt"] = iso_ms(rec.get("_archived", rec["_updated"]))
+            out["archivedAt"] = iso_ms(int(rec.get("_archived", rec["_updated"])))
         if associations:
             assoc: dict[str, Any] = {}
             for target in associations:
@@ -725,6 +728,8 @@ class HubSpotEmulator(EmulatorBase):
             response = json_response(exc.body, exc.status, exc.headers)
         except JSONBodyError as exc:
             response = json_response(_HubSpotError(400, f"Invalid input JSON: {exc}").body, 400)
+        except (ValueError, TypeError) as exc:  # odd query parameters or input shapes
+            response = json_response(_HubSpotError(400, f"Invalid input: {exc}").body, 400)
         response.headers.update(self._rate_headers(private_app))
         return response
 
@@ -806,7 +811,7 @@ class HubSpotEmulator(EmulatorBase):
         assoc_names = self._list_param(request, "associations") or []
         associations = [t for t in (object_type(n) for n in assoc_names) if t is not None]
         table = self._tables[otype.name]
-        results = []
+        results: list[dict[str, Any]] = []
         next_row: int | None = None
         for row, ref in table.rows_from(start, dead=archived):
             if len(results) == limit:

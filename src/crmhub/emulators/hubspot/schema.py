@@ -116,7 +116,7 @@ PRODUCTS = _options(
     ("Data Hub", "data_hub"),
 )
 
-_RO = {"read_only": True}
+_RO: dict[str, Any] = {"read_only": True}
 
 
 def _common_tail(group: str, modified: str) -> tuple[Prop, ...]:

@@ -237,7 +237,7 @@ class SalesforceEmulator(EmulatorBase):
 
         def get(ref: Ref) -> Any:
             if ref.__class__ is int:
-                return derive(ref).get(field_name)  # type: ignore[arg-type]
+                return derive(ref).get(field_name)
             return ref.get(field_name)  # type: ignore[union-attr]
 
         return get
@@ -276,9 +276,9 @@ class SalesforceEmulator(EmulatorBase):
         converted, errors = self._convert(obj, values, creating=True, strict=False)
         if errors:
             raise InvalidRecordError("; ".join(e.message for e in errors), object=obj.name)
-        rows, errors = self._insert_many(obj, [converted], stamp)
-        if errors[0]:
-            raise InvalidRecordError("; ".join(e.message for e in errors[0]), object=obj.name)
+        rows, row_errors = self._insert_many(obj, [converted], stamp)
+        if row_errors[0]:
+            raise InvalidRecordError("; ".join(e.message for e in row_errors[0]), object=obj.name)
         return make_id(obj.key_prefix, rows[0])
 
     def _modify(self, object_name: str, row: int, rec: Record, values: dict[str, Any], stamp: int) -> None:
@@ -474,7 +474,6 @@ class SalesforceEmulator(EmulatorBase):
         if not parts or not _VERSION_RE.match(parts[0]):
             return json_response(_NOT_FOUND, 404)
         version = parts[0][1:]
-        headers: dict[str, str] = {}
         try:
             self._authorize(request)
             if not self.usage_meter.consume():
@@ -487,8 +486,9 @@ class SalesforceEmulator(EmulatorBase):
             response = json_response([{"message": exc.message, "errorCode": exc.code}], 400)
         except JSONBodyError as exc:
             response = json_response([{"message": str(exc), "errorCode": "JSON_PARSER_ERROR"}], 400)
+        except (ValueError, TypeError) as exc:  # odd query parameters or input shapes
+            response = json_response([{"message": str(exc), "errorCode": "MALFORMED_REQUEST"}], 400)
         response.headers["Sforce-Limit-Info"] = self._limit_info()
-        response.headers.update(headers)
         return response
 
     async def _route(self, request: Request, version: str, parts: list[str]) -> Response:
@@ -1024,7 +1024,7 @@ class SalesforceEmulator(EmulatorBase):
                 self._cursor_serial += 1
                 locator = to_18(f"01g5g0{b62(self._cursor_serial, 9)}")
                 self._cursors[locator] = cursor
-                while len(self._cursors) > 64:
+                while len(self._cursors) > 32:
                     self._cursors.popitem(last=False)
             body["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"
         body["records"] = records

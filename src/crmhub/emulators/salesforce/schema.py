@@ -181,7 +181,12 @@ class SObject:
 
 
 def _system_fields() -> list[SField]:
-    ro = {"createable": False, "updateable": False, "nillable": False, "defaulted_on_create": True}
+    ro: dict[str, Any] = {
+        "createable": False,
+        "updateable": False,
+        "nillable": False,
+        "defaulted_on_create": True,
+    }
     return [
         SField("CreatedDate", "Created Date", "datetime", **ro),
         SField(

@@ -837,31 +837,34 @@ class _Compiler:
         return self._build_projector(sobject, tree)
 
     def _build_projector(self, sobject: SObject, tree: dict[str, Any]) -> Callable[[Record], dict[str, Any]]:
-        url_prefix = f"/services/data/v{self.version}/sobjects/{sobject.name}/"
-        type_name = sobject.name
-        plan: list[tuple[str, str, Any]] = []
-        for key, (kind, payload, children) in tree.items():
+        """A function from a record to its JSON shape, generated as Python source once per query.
+
+        Pages of 2000 records go through it, so it is one dict display with no per-field branching.
+        Only schema field names (validated above, emitted with ``repr``) end up in the source.
+        """
+        namespace: dict[str, Any] = {
+            "PREFIX": f"/services/data/v{self.version}/sobjects/{sobject.name}/",
+            "FMT": sf_datetime,
+            "BY_ID": self.resolver.by_id,
+        }
+        items = [f"'attributes': {{'type': {sobject.name!r}, 'url': PREFIX + rec['Id']}}"]
+        for index, (key, (kind, payload, children)) in enumerate(tree.items()):
             if kind == "field":
-                fmt = sf_datetime if payload.type == "datetime" else None
-                plan.append((key, payload.name, fmt))
-            else:
-                sub = self._build_projector(payload.target, children)
-                plan.append((key, payload.ref_field.name, ("rel", sub)))
-        by_id = self.resolver.by_id
-
-        def project(rec: Record) -> dict[str, Any]:
-            out: dict[str, Any] = {"attributes": {"type": type_name, "url": url_prefix + rec["Id"]}}
-            for key, name, fmt in plan:
-                value = rec.get(name)
-                if fmt is None:
-                    out[key] = value
-                elif fmt.__class__ is tuple:
-                    target = by_id(value) if value else None
-                    out[key] = fmt[1](target) if target is not None else None
+                if payload.type == "datetime":
+                    items.append(
+                        f"{key!r}: (None if (v{index} := g({payload.name!r})) is None else FMT(v{index}))"
+                    )
                 else:
-                    out[key] = fmt(value) if value is not None else None
-            return out
-
+                    items.append(f"{key!r}: g({payload.name!r})")
+            else:
+                namespace[f"SUB{index}"] = self._build_projector(payload.target, children)
+                items.append(
+                    f"{key!r}: (None if (t{index} := (BY_ID(v{index}) if (v{index} := g({payload.ref_field.name!r})) "
+                    f"else None)) is None else SUB{index}(t{index}))"
+                )
+        source = "def project(rec):\n    g = rec.get\n    return {" + ", ".join(items) + "}\n"
+        exec(compile(source, f"<soql projection of {sobject.name}>", "exec"), namespace)
+        project: Callable[[Record], dict[str, Any]] = namespace["project"]
         return project
 
     # WHERE
