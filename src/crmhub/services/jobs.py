@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from crmhub.connectors.base import Connector, FieldInfo
 from crmhub.core.errors import CrmHubError, ExpressionError, ValidationError
@@ -23,6 +23,12 @@ from crmhub.store.schema import RESERVED_NAMES, AttributeSpec, validate_name
 from crmhub.sync.common import Progress, RunOutcome
 from crmhub.sync.runner import cancel_run, execute_run, start_run
 from crmhub.sync.spec import JobSpec
+
+
+class RunSubmitter(Protocol):
+    """Anything that takes a committed run id for execution (see ``crmhub.execute``)."""
+
+    def submit(self, run_id: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -397,6 +403,31 @@ class JobService:
             on_progress=on_progress,
         )
         return run, outcome
+
+    def submit(
+        self,
+        name: str,
+        *,
+        executor: RunSubmitter,
+        trigger: str = "manual",
+        full: bool = False,
+        dry_run: bool = False,
+        queue: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Run:
+        """Create a queued run and hand it to an executor (after the run row is committed)."""
+        run = start_run(
+            self.db,
+            name,
+            trigger=trigger,
+            full=full,
+            dry_run=dry_run,
+            queue=queue,
+            idempotency_key=idempotency_key,
+            for_executor=True,
+        )
+        executor.submit(run.id)
+        return run
 
     def cancel(self, run_id: str) -> Run:
         return cancel_run(self.db, run_id)

@@ -57,8 +57,13 @@ def start_run(
     queue: bool = False,
     idempotency_key: str | None = None,
     stale_after: timedelta = STALE_AFTER,
+    for_executor: bool = False,
 ) -> Run:
-    """Create a run for a job, refusing (or queueing) while another one is active."""
+    """Create a run for a job, refusing (or queueing) while another one is active.
+
+    The run starts as ``running`` when the caller executes it right away, or ``queued`` when it is
+    handed to an executor (``for_executor``), which marks it running when a worker picks it up.
+    """
     from crmhub.store.jobs import get_job
 
     now = utcnow()
@@ -79,7 +84,7 @@ def start_run(
                 hint="wait for it to finish, cancel it, or ask to queue this run",
             )
         mode = choose_mode(job, spec, full=full, now=now)
-        status = "queued" if active else "running"
+        status = "queued" if active or for_executor else "running"
         run = run_repo.create_run(
             session,
             job_id=job.id,
