@@ -187,7 +187,7 @@ def automap(
                             type=source.value_type if source.value_type != "foreign_key" else "text",
                             label=source.label,
                         ),
-                    ),  # type: ignore[arg-type]
+                    ),
                     0.5,
                     f"new {source.value_type} attribute from {source.path}",
                 )
