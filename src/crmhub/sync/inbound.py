@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from crmhub.connectors.base import REMOTE_ID, Capability, Page, RemoteRecord
 from crmhub.core.clock import utcnow
+from crmhub.core.concurrency import prefetch
 from crmhub.core.cursor import Cursor
 from crmhub.core.errors import ValidationError
 from crmhub.core.perf import gc_paused
@@ -29,7 +30,7 @@ from crmhub.store import runs as run_repo
 from crmhub.store.models import Job, Link, Record, Run
 from crmhub.store.records import Outcome, Stamp
 from crmhub.store.schema import load_schema
-from crmhub.sync.common import Counts, Progress, SnapshotWriter, fingerprint, prefetch, record_hash
+from crmhub.sync.common import Counts, Progress, SnapshotWriter, fingerprint, record_hash
 from crmhub.sync.context import Cancelled, DryRunRollback, RunContext
 
 

@@ -1,0 +1,101 @@
+"""Benchmark: the Salesforce connector reading accounts (20 fields) from the emulator in another process.
+
+Reads N accounts over loopback HTTP with ``SalesforceConnector.read`` and reports records/s, pages
+and the reading process's peak RSS, at two sizes (default 50,000 and 200,000) to show that memory
+does not grow with the record count. Each size runs in a fresh process so peak RSS is its own.
+
+Usage: ``python bench/connector_read.py [--sizes 50000 200000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _emulator import emulator_process
+from _util import emit, peak_rss_mb
+
+FIELDS = [
+    "Name",
+    "Website",
+    "Industry",
+    "NumberOfEmployees",
+    "AnnualRevenue",
+    "BillingCountry",
+    "BillingCity",
+    "Type",
+    "Phone",
+    "Partner_Status__c",
+    "Products__c",
+    "Owner.Email",
+    "Customer_Since__c",
+    "CreatedDate",
+    "Description",
+    "Hub_ID__c",
+    "OwnerId",
+    "LastModifiedDate",
+    "CreatedById",
+]  # + Id and SystemModstamp, which every read selects: 21 columns, 20 data fields
+
+
+def read_all(emulator_url: str) -> dict[str, object]:
+    from crmhub.connectors.salesforce import SalesforceConnector, SalesforceCredentials, SalesforceSettings
+    from crmhub.emulators import salesforce as sf
+
+    connector = SalesforceConnector(
+        SalesforceSettings(login_url=emulator_url, username=sf.DEFAULT_USERNAME),
+        SalesforceCredentials(
+            client_id=sf.DEFAULT_CLIENT_ID,
+            client_secret=sf.DEFAULT_CLIENT_SECRET,
+            password=sf.DEFAULT_PASSWORD,
+            security_token=sf.DEFAULT_SECURITY_TOKEN,
+        ),
+    )
+    connector.describe("Account")
+    started = time.perf_counter()
+    records = pages = 0
+    for page in connector.read("Account", FIELDS):
+        records += len(page.records)
+        pages += 1
+    seconds = time.perf_counter() - started
+    connector.close()
+    return {
+        "records": records,
+        "pages": pages,
+        "seconds": round(seconds, 2),
+        "records_per_s": round(records / seconds),
+        "api_calls": connector.usage.calls,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 200_000])
+    parser.add_argument("--child", metavar="EMULATOR_URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        sys.stdout.write(orjson.dumps(read_all(args.child)).decode())
+        return
+    report: dict[str, object] = {"benchmark": "connector_read", "connector": "salesforce", "fields": 20}
+    for size in args.sizes:
+        with emulator_process("salesforce", "--accounts", str(size), "--contacts", "0") as url:
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", url], capture_output=True, text=True, check=False
+            )
+        if proc.returncode != 0:
+            report[str(size)] = {"error": proc.stderr.strip().splitlines()[-3:]}
+        else:
+            report[str(size)] = orjson.loads(proc.stdout)
+    emit(report)
+
+
+if __name__ == "__main__":
+    main()
