@@ -205,3 +205,16 @@ def test_contacts_go_out_attached_to_their_linked_account(
     # The failed one is retried on the next run although nothing changed; the created one is not resent.
     _, again = sf_jobs.run("contacts-out")
     assert (again.counts.unchanged, again.counts.failed, again.counts.sent) == (1, 1, 0)
+
+
+def test_outbound_automap_starts_from_the_crm_objects_template(sf_jobs: JobService) -> None:
+    draft = JobSpec.model_validate({
+        "name": "accounts-out", "direction": "outbound", "connection": "sf", "remote_object": "Account",
+        "object_type": "account",
+    })
+    proposals = sf_jobs.automap(draft)
+    rows = {p.row.source: (p.row.target, p.confidence) for p in proposals}
+    assert rows["name"] == ("Name", 1.0)
+    assert rows["employees"] == ("NumberOfEmployees", 1.0)
+    assert rows["products"] == ("Products__c", 1.0)
+    assert len({p.row.target for p in proposals}) == len(proposals)  # no CRM field written twice

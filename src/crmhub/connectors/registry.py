@@ -84,7 +84,11 @@ def available() -> list[ConnectorSpec]:
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 
-_BUILTIN_SPECS = ("crmhub.connectors.csv.spec", "crmhub.connectors.salesforce.spec")
+_BUILTIN_SPECS = (
+    "crmhub.connectors.csv.spec",
+    "crmhub.connectors.salesforce.spec",
+    "crmhub.connectors.hubspot.spec",
+)
 _loaded = False
 
 

@@ -8,10 +8,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from crmhub.expr import ast
-from crmhub.expr.dates import relative_range
+from crmhub.expr.dates import day_start, relative_range
 from crmhub.expr.types import ValueType
 
-__all__ = ["Shape", "shape_of", "field_type", "relative_bounds", "second_floor", "second_ceil"]
+__all__ = [
+    "Shape",
+    "datetime_for_date_field",
+    "field_type",
+    "relative_bounds",
+    "second_ceil",
+    "second_floor",
+    "shape_of",
+]
 
 _FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
@@ -30,7 +38,18 @@ class Shape:
 
 
 def shape_of(node: ast.Expr) -> Shape | None:
-    """The shape of an NNF atom, or None when it is not one field against constants."""
+    """The shape of an NNF atom, or None when it is not one field against constants.
+
+    Comparisons with empty text stay local everywhere: CRMs store blank text as null and some
+    (SOQL) treat ``= ''`` as ``= null``, which is not crmhub's meaning.
+    """
+    shape = _shape(node)
+    if shape is not None and ("" in shape.values or shape.value == ""):
+        return None
+    return shape
+
+
+def _shape(node: ast.Expr) -> Shape | None:
     match node:
         case ast.Field(path=p):
             return Shape("compare", p, "=", True)
@@ -88,3 +107,17 @@ def second_floor(value: datetime) -> datetime:
 def second_ceil(value: datetime) -> datetime:
     """``value`` rounded up to the whole second."""
     return value if value.microsecond == 0 else value.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def datetime_for_date_field(op: str, value: datetime) -> tuple[str, date] | None:
+    """Rewrite ``date_field op datetime`` as a comparison with a date, or None if impossible.
+
+    A date counts as midnight UTC, so against 10:00 on the 31st ``d > t`` is ``d > 31st`` and
+    ``d < t`` is ``d <= 31st``; ``=`` never holds for a time after midnight.
+    """
+    utc = value.astimezone(UTC)
+    day = utc.date()
+    if utc == day_start(day):
+        return op, day
+    rewritten = {">": ">", ">=": ">", "<": "<=", "<=": "<="}.get(op)
+    return (rewritten, day) if rewritten else None

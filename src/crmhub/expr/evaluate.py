@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from crmhub.core.clock import utcnow
@@ -26,12 +27,13 @@ from crmhub.expr.values import (
     check_size,
     compare,
     equals,
-    like_regex,
+    like_matcher,
     like_tokens,
     to_bool,
     to_datetime,
     to_list,
     to_number,
+    to_temporal,
     to_text,
 )
 
@@ -96,7 +98,7 @@ class _Compiler:
 
     # Entry ---------------------------------------------------------------------------------------
 
-    def compile(self, node: ast.Expr) -> Compiled:
+    def build(self, node: ast.Expr) -> Compiled:
         match node:
             case ast.Literal(value=v):
                 return _Const(v)
@@ -130,7 +132,7 @@ class _Compiler:
 
     def boolean(self, node: ast.Expr) -> Compiled:
         """Compile an operand of AND/OR/NOT/IF: raw values (``"true"``) become booleans."""
-        compiled = self.compile(node)
+        compiled = self.build(node)
         if isinstance(compiled, _Const):
             return _Const(to_bool(compiled.value))
         if isinstance(node, ast.Field | ast.Call | ast.Arith | ast.Neg):
@@ -153,7 +155,7 @@ class _Compiler:
         return lambda r: lookup(r, path)
 
     def unary(self, operand: ast.Expr, op: Callable[[Any], Any]) -> Compiled:
-        inner = self.boolean(operand) if op is _not3 else self.compile(operand)
+        inner = self.boolean(operand) if op is _not3 else self.build(operand)
         if isinstance(inner, _Const):
             return _Const(op(inner.value))
         return lambda r: op(inner(r))
@@ -240,7 +242,7 @@ class _Compiler:
     # Arithmetic ----------------------------------------------------------------------------------
 
     def arith(self, op: str, left: ast.Expr, right: ast.Expr) -> Compiled:
-        a, b = self.compile(left), self.compile(right)
+        a, b = self.build(left), self.build(right)
         fn = _concat2 if op == "&" else _ARITH[op]
         if isinstance(a, _Const) and isinstance(b, _Const):
             return _Const(fn(a.value, b.value))
@@ -257,8 +259,8 @@ class _Compiler:
             return self.relative(op, left, right)
         if isinstance(left, ast.Literal) and not isinstance(right, ast.Literal):
             op, left, right = _FLIP[op], right, left
-        a = self.compile(left)
-        b = self.compile(right)
+        a = self.build(left)
+        b = self.build(right)
         if isinstance(b, _Const):
             if b.value is None:
                 return _Const(None)
@@ -270,7 +272,7 @@ class _Compiler:
         return lambda r: compare(op, fa(r), fb(r))
 
     def relative(self, op: str, operand: ast.Expr, rel: ast.RelativeDate) -> Compiled:
-        value = _fn(self.compile(operand))
+        value = _fn(self.build(operand))
         now = self.now
         name, n = rel.name, rel.n
         cache: list[Any] = [None, None]
@@ -313,10 +315,10 @@ class _Compiler:
         return rel_cmp
 
     def in_(self, operand: ast.Expr, items: tuple[ast.Expr, ...], negated: bool) -> Compiled:
-        value = self.compile(operand)
+        value = self.build(operand)
         if not items:
             return _Const(negated)
-        compiled = [self.compile(i) for i in items]
+        compiled = [self.build(i) for i in items]
         if all(isinstance(c, _Const) for c in compiled):
             consts = [c.value for c in compiled if isinstance(c, _Const)]
             has_null = any(v is None for v in consts)
@@ -341,8 +343,8 @@ class _Compiler:
         return in_dynamic
 
     def like(self, operand: ast.Expr, pattern: ast.Expr, negated: bool) -> Compiled:
-        value = self.compile(operand)
-        pat = self.compile(pattern)
+        value = self.build(operand)
+        pat = self.build(pattern)
         if isinstance(pat, _Const):
             if pat.value is None:
                 return _Const(None)
@@ -367,12 +369,12 @@ class _Compiler:
             v, p = fv2(r), fp(r)
             if v is None or p is None:
                 return None
-            return bool(like_regex(to_text(p) or "").fullmatch(_lower_text(v))) != negated
+            return _like_matcher(to_text(p) or "")(_lower_text(v)) != negated
 
         return like_dynamic
 
     def is_null(self, operand: ast.Expr, negated: bool) -> Compiled:
-        value = self.compile(operand)
+        value = self.build(operand)
         if isinstance(value, _Const):
             return _Const((value.value is None) != negated)
         if isinstance(operand, ast.Field) and "." not in operand.path:
@@ -386,8 +388,8 @@ class _Compiler:
         return lambda r: fv(r) is None
 
     def includes(self, operand: ast.Expr, items: tuple[ast.Expr, ...], negated: bool) -> Compiled:
-        value = _fn(self.compile(operand))
-        compiled = [self.compile(i) for i in items]
+        value = _fn(self.build(operand))
+        compiled = [self.build(i) for i in items]
         if all(isinstance(c, _Const) for c in compiled):
             wanted = frozenset(
                 t.lower()
@@ -449,7 +451,7 @@ class _Compiler:
             return lambda r: now().astimezone(UTC)
         impl = fn.impl
         assert impl is not None
-        args = [self.compile(a) for a in node.args]
+        args = [self.build(a) for a in node.args]
         if fn.pure and all(isinstance(a, _Const) for a in args):
             return _Const(impl(*[a.value for a in args if isinstance(a, _Const)]))
         fns = [_fn(a) for a in args]
@@ -463,8 +465,8 @@ class _Compiler:
 
     def if_(self, args: tuple[ast.Expr, ...]) -> Compiled:
         cond = self.boolean(args[0])
-        then = self.compile(args[1])
-        other = self.compile(args[2]) if len(args) > 2 else _Const(None)
+        then = self.build(args[1])
+        other = self.build(args[2]) if len(args) > 2 else _Const(None)
         if isinstance(cond, _Const):
             return then if cond.value is True else other
         ft, fo = _fn(then), _fn(other)
@@ -472,10 +474,10 @@ class _Compiler:
         return lambda r: ft(r) if fc(r) is True else fo(r)
 
     def case(self, args: tuple[ast.Expr, ...]) -> Compiled:
-        subject = _fn(self.compile(args[0]))
+        subject = _fn(self.build(args[0]))
         rest = args[1:]
-        pairs = [(self.compile(rest[i]), _fn(self.compile(rest[i + 1]))) for i in range(0, len(rest) - 1, 2)]
-        default = _fn(self.compile(rest[-1])) if len(rest) % 2 == 1 else (lambda r: None)
+        pairs = [(self.build(rest[i]), _fn(self.build(rest[i + 1]))) for i in range(0, len(rest) - 1, 2)]
+        default = _fn(self.build(rest[-1])) if len(rest) % 2 == 1 else (lambda r: None)
 
         def case_fn(r: Record) -> Any:
             v = subject(r)
@@ -489,7 +491,7 @@ class _Compiler:
         return case_fn
 
     def coalesce(self, args: tuple[ast.Expr, ...]) -> Compiled:
-        compiled = [self.compile(a) for a in args]
+        compiled = [self.build(a) for a in args]
         fns: list[Evaluator] = []
         for c in compiled:
             if isinstance(c, _Const):
@@ -539,9 +541,21 @@ def _to_date_value(v: Any) -> Any:
     return to_date(v)
 
 
+def _date_operands(a: Any, b: Any) -> tuple[Any, Any]:
+    """Raw ISO text next to a date or a number in + / - is read as a date or datetime."""
+    if isinstance(a, str) and (isinstance(b, date) or isinstance(b, int | float)):
+        a = to_temporal(a) or a
+    if isinstance(b, str) and isinstance(a, date):
+        b = to_temporal(b) or b
+    return a, b
+
+
 def _add(a: Any, b: Any) -> Any:
     if a is None or b is None:
         return None
+    a, b = _date_operands(a, b)
+    if isinstance(b, str) and isinstance(a, int | float):
+        b = to_temporal(b) or b
     if isinstance(a, date) or isinstance(b, date):
         moment, days = (a, b) if isinstance(a, date) else (b, a)
         count = to_number(days)
@@ -557,6 +571,7 @@ def _add(a: Any, b: Any) -> Any:
 def _sub(a: Any, b: Any) -> Any:
     if a is None or b is None:
         return None
+    a, b = _date_operands(a, b)
     if isinstance(a, date):
         if isinstance(b, date):
             da, db = (
@@ -643,26 +658,21 @@ def _in_text(
     return in_text
 
 
+@lru_cache(maxsize=256)
 def _like_matcher(pattern: str) -> Callable[[str], bool]:
     tokens = like_tokens(pattern.lower())
-    literal = [t for t in tokens if t not in ("%", "_")]
-    text = "".join(t[1] for t in literal)
-    wild = [t for t in tokens if t in ("%", "_")]
-    if not wild:
-        return lambda v: v == text
-    if "_" not in wild:
-        inner = tokens[1:-1] if len(tokens) >= 2 else []
-        if tokens == ["%"] * len(tokens):
+    if "_" not in tokens and "%" in tokens:
+        inner = tokens[1:-1]
+        text = "".join(t[1] for t in tokens if t != "%")
+        if all(t == "%" for t in tokens):
             return lambda v: True
         if tokens[-1] == "%" and "%" not in tokens[:-1]:
             return lambda v: v.startswith(text)
         if tokens[0] == "%" and "%" not in tokens[1:]:
             return lambda v: v.endswith(text)
-        if tokens[0] == "%" and tokens[-1] == "%" and "%" not in inner:
+        if len(tokens) >= 2 and tokens[0] == "%" and tokens[-1] == "%" and "%" not in inner:
             return lambda v: text in v
-    regex = like_regex(pattern)
-    match = regex.fullmatch
-    return lambda v: match(v) is not None
+    return like_matcher(pattern)
 
 
 def _compare_const(op: str, key: str | None, value: Compiled, c: Any) -> Evaluator:
@@ -802,7 +812,7 @@ def compile_python(expr: ast.Expr, *, now: Callable[[], datetime] | None = None)
     Evaluating a record raises :class:`~crmhub.core.errors.ValueConversionError` or
     :class:`ExpressionEvaluationError` (both skippable) when one of its values does not fit.
     """
-    compiled = _Compiler(now or utcnow).compile(expr)
+    compiled = _Compiler(now or utcnow).build(expr)
     if isinstance(compiled, _Const):
         value = compiled.value
         return lambda record: value

@@ -327,7 +327,7 @@ def _left(s: Any, n: Any) -> str:
 def _right(s: Any, n: Any) -> str:
     count = max(0, _int(n, "RIGHT's length"))
     text = _text(s)
-    return text[len(text) - count :] if count else ""
+    return text[max(0, len(text) - count) :] if count else ""
 
 
 def _substr(s: Any, start: Any, length: Any = ...) -> str | None:

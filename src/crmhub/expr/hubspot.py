@@ -29,6 +29,7 @@ What is pushed, and why (where HubSpot's documented behaviour is unclear, the pa
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -48,6 +49,8 @@ Group = list[Filter]  # ANDed filters
 Dnf = list[Group]  # ORed groups
 
 _OPS = {"=": "EQ", "!=": "NEQ", "<": "LT", "<=": "LTE", ">": "GT", ">=": "GTE"}
+#: HubSpot property internal names: letters, digits, underscores (no relationship paths).
+_PROPERTY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class HubSpotLimits:
@@ -110,7 +113,7 @@ class _HubSpot:
 
     def atom(self, node: ast.Expr) -> Atom[Dnf] | None:
         shape = shape_of(node)
-        if shape is None or not shape.field or "`" in shape.field:
+        if shape is None or not _PROPERTY.fullmatch(shape.field):
             return None
         ftype = self.schema.get(shape.field) if self.schema is not None else None
         if shape.kind == "null":
@@ -204,6 +207,25 @@ class _HubSpot:
         return Atom([[_f(p, "GTE", lo)]])
 
 
+def _merge_in(groups: Dnf) -> Dnf:
+    """``a IN (x) OR a IN (y)`` → ``a IN (x, y)``: one group instead of many."""
+    merged: Dnf = []
+    by_property: dict[str, Filter] = {}
+    for group in groups:
+        if len(group) == 1 and group[0]["operator"] == "IN":
+            prop = group[0]["propertyName"]
+            if prop in by_property:
+                values = by_property[prop]["values"]
+                values.extend(v for v in group[0]["values"] if v not in values)
+                continue
+            single = {**group[0], "values": list(group[0]["values"])}
+            by_property[prop] = single
+            merged.append([single])
+        else:
+            merged.append(group)
+    return merged
+
+
 def _dnf(tree: PTree[Dnf], cap: int) -> Dnf | None:
     """Disjunctive normal form of a pushed tree (None once it would exceed ``cap`` groups)."""
     if isinstance(tree, Atom):
@@ -213,7 +235,7 @@ def _dnf(tree: PTree[Dnf], cap: int) -> Dnf | None:
         return None
     dnfs = [p for p in parts if p is not None]
     if isinstance(tree, POr):
-        out = [g for d in dnfs for g in d]
+        out = _merge_in([g for d in dnfs for g in d])
         return out if len(out) <= cap else None
     assert isinstance(tree, PAnd)
     result: Dnf = [[]]

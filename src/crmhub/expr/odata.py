@@ -28,7 +28,7 @@ from decimal import Decimal
 
 from crmhub.core.clock import utcnow
 from crmhub.expr import ast
-from crmhub.expr._atoms import Shape, relative_bounds, shape_of
+from crmhub.expr._atoms import Shape, datetime_for_date_field, relative_bounds, shape_of
 from crmhub.expr.dates import day_start
 from crmhub.expr.optimize import fold
 from crmhub.expr.pushdown import Atom, PushDown, flatten_and, render, split
@@ -116,6 +116,11 @@ class _OData:
         op, value = shape.op, shape.value
         if value is None or not _kind_ok(value, ftype):
             return None
+        if isinstance(value, datetime) and ftype == ValueType.date:
+            fitted = datetime_for_date_field(op, value)
+            if fitted is None:
+                return None
+            op, value = fitted
         if isinstance(value, str) and op not in ("=", "!="):
             return None
         if isinstance(value, bool) and op not in ("=", "!="):
@@ -133,7 +138,10 @@ class _OData:
             return None
         literals: list[str] = []
         for v in values:
-            lit = _literal(v, ftype) if _kind_ok(v, ftype) and not isinstance(v, bool) else None
+            ok = _kind_ok(v, ftype) and not isinstance(v, bool)
+            if isinstance(v, datetime) and ftype == ValueType.date:
+                ok = False
+            lit = _literal(v, ftype) if ok else None
             if lit is None:
                 return None
             literals.append(lit)

@@ -268,7 +268,8 @@ class _Builder:
                 else:
                     kids.append(child)
             node = self._node(sub, kids)
-            depth += 1
+            if not isinstance(node, list):  # lists (call arguments, IN items) are no tree level
+                depth += 1
             if sub.data in ("sum", "product"):  # a chain a + b + c folds into nested pairs
                 depth += (len(kids) - 1) // 2
             if depth > MAX_DEPTH + 2:

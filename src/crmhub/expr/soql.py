@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from crmhub.expr import ast
-from crmhub.expr._atoms import Shape, field_type, second_ceil, second_floor, shape_of
+from crmhub.expr._atoms import Shape, datetime_for_date_field, field_type, second_ceil, second_floor, shape_of
 from crmhub.expr.optimize import fold
 from crmhub.expr.pushdown import Atom, PushDown, flatten_and, render, split
 from crmhub.expr.types import TEMPORAL, TEXTUAL, ValueType
@@ -172,6 +172,11 @@ class _Soql:
                 return None
             want = value if op == "=" else not value
             return Atom(f"{f} = {'true' if want else 'false'}")
+        elif isinstance(value, datetime) and ftype == ValueType.date:
+            fitted = datetime_for_date_field(op, value)
+            if fitted is None:
+                return None
+            op, value = fitted
         elif isinstance(value, datetime) and value.microsecond and target == ValueType.datetime:
             return self.fractional(f, op, value)
         elif isinstance(value, date) and ftype is not None and ftype not in TEMPORAL:
@@ -210,13 +215,13 @@ class _Soql:
         has_null = len(values) != len(shape.values)
         if not values or (shape.negated and has_null):
             return None  # always FALSE/NULL: let the residual say so
-        kinds = {type(v) for v in values}
+        kinds = {float if type(v) is int else type(v) for v in values}
         if len(kinds) != 1 or bool in kinds:
             return None
         if kinds == {str} and self.text_blocked(f, ftype):
             return None
         target = field_type(self.schema, f, values[0])
-        if any(isinstance(v, datetime) and v.microsecond for v in values):
+        if any(isinstance(v, datetime) and (v.microsecond or ftype == ValueType.date) for v in values):
             return None
         literals = [_literal(v, target) for v in values]
         if any(lit is None for lit in literals):

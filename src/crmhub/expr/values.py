@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "check_size",
     "compare",
     "equals",
+    "like_matcher",
     "like_regex",
     "like_tokens",
     "to_bool",
@@ -158,6 +160,22 @@ def to_datetime(value: Any) -> datetime | None:
     )
 
 
+_ISO_START = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
+
+
+def to_temporal(value: Any) -> date | datetime | None:
+    """A date (for ``YYYY-MM-DD``) or a UTC datetime (for ISO text with a time); else None."""
+    if isinstance(value, date):
+        return to_datetime(value) if isinstance(value, datetime) else value
+    if isinstance(value, str) and _ISO_START.match(value):
+        text = value.strip()
+        try:
+            return date.fromisoformat(text) if len(text) == 10 else to_datetime(text)
+        except (ValueError, ValueConversionError):
+            return None
+    return None
+
+
 def to_list(value: Any) -> list[str] | None:
     """Multi-value form: lists, or text separated by ``;`` (Salesforce/HubSpot style)."""
     if value is None:
@@ -214,7 +232,7 @@ def _align(a: Any, b: Any) -> tuple[Any, Any]:
         convert = {
             "number": to_number,
             "boolean": to_bool,
-            "date": to_date,
+            "date": _text_as_temporal,
             "datetime": to_datetime,
             "list": to_list,
         }.get(other)
@@ -225,6 +243,13 @@ def _align(a: Any, b: Any) -> tuple[Any, Any]:
     raise ValueConversionError(
         f"cannot compare {ka} {a!r} with {kb} {b!r}", value=repr(a)[:200], other=repr(b)[:200]
     )
+
+
+def _text_as_temporal(value: Any) -> date | datetime | None:
+    """Text compared with a date: a date, or an instant when the text carries a time."""
+    if isinstance(value, str) and len(value.strip()) > 10:
+        return to_datetime(value)
+    return to_date(value)
 
 
 def equals(a: Any, b: Any) -> bool | None:
@@ -284,6 +309,51 @@ def like_tokens(pattern: str) -> list[str]:
             out.append("\\" + ch)
             i += 1
     return out
+
+
+def like_matcher(pattern: str) -> Callable[[str], bool]:
+    """A test of lower-cased text against the (lower-cased) LIKE ``pattern``.
+
+    No backtracking regex: the pattern is split at ``%`` into fixed-length segments, the first
+    anchored at the start, the last at the end, the middle ones found leftmost in order — linear
+    work however many ``%`` a pattern has.
+    """
+    segments: list[list[str]] = [[]]
+    for tok in like_tokens(pattern.lower()):
+        if tok == "%":
+            segments.append([])
+        else:
+            segments[-1].append(tok)
+
+    def regex(seg: list[str]) -> re.Pattern[str]:
+        return re.compile("".join("." if t == "_" else re.escape(t[1]) for t in seg), re.DOTALL)
+
+    if len(segments) == 1:
+        only, size = regex(segments[0]), len(segments[0])
+        return lambda text: len(text) == size and only.match(text) is not None
+    first, last = segments[0], segments[-1]
+    first_rx, last_rx = regex(first), regex(last)
+    middle = [(regex(seg), len(seg)) for seg in segments[1:-1] if seg]
+    first_len, last_len = len(first), len(last)
+    minimum = first_len + last_len + sum(size for _, size in middle)
+
+    def match(text: str) -> bool:
+        if len(text) < minimum:
+            return False
+        if first_len and first_rx.match(text) is None:
+            return False
+        end = len(text) - last_len
+        if last_len and last_rx.match(text, end) is None:
+            return False
+        pos = first_len
+        for rx, _size in middle:
+            found = rx.search(text, pos, end)
+            if found is None:
+                return False
+            pos = found.end()
+        return True
+
+    return match
 
 
 def like_regex(pattern: str) -> re.Pattern[str]:

@@ -28,7 +28,14 @@ from decimal import Decimal
 
 from crmhub.core.clock import utcnow
 from crmhub.expr import ast
-from crmhub.expr._atoms import Shape, relative_bounds, second_ceil, second_floor, shape_of
+from crmhub.expr._atoms import (
+    Shape,
+    datetime_for_date_field,
+    relative_bounds,
+    second_ceil,
+    second_floor,
+    shape_of,
+)
 from crmhub.expr.dates import day_start
 from crmhub.expr.optimize import fold
 from crmhub.expr.pushdown import Atom, PAnd, POr, PTree, PushDown, split
@@ -109,7 +116,12 @@ class _Coql:
         elif isinstance(value, date):
             if ftype is not None and ftype not in TEMPORAL:
                 return None
-            if isinstance(value, datetime) and value.microsecond:
+            if isinstance(value, datetime) and ftype == ValueType.date:
+                fitted = datetime_for_date_field(op, value)
+                if fitted is None:
+                    return None
+                op, value = fitted
+            elif isinstance(value, datetime) and value.microsecond:
                 return self.fractional(f, op, value)
         literal = _literal(value, ftype)
         if literal is None:
@@ -132,10 +144,12 @@ class _Coql:
         values = [v for v in shape.values if v is not None]
         if not values or len(values) > MAX_IN_VALUES or (shape.negated and len(values) != len(shape.values)):
             return None
-        kinds = {type(v) for v in values}
+        kinds = {float if type(v) is int else type(v) for v in values}
         if len(kinds) != 1 or bool in kinds:
             return None
         if kinds == {str} and not self.text_ok(ftype):
+            return None
+        if ftype == ValueType.date and any(isinstance(v, datetime) for v in values):
             return None
         literals = [_literal(v, ftype) for v in values]
         if any(lit is None for lit in literals):

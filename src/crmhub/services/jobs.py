@@ -10,6 +10,7 @@ from crmhub.connectors.base import Connector, FieldInfo
 from crmhub.core.errors import CrmHubError, ExpressionError, ValidationError
 from crmhub.mapping.automap import Proposal, SourceField, TargetAttribute, automap
 from crmhub.mapping.spec import MappingRow
+from crmhub.mapping.templates import template_rows
 from crmhub.mapping.transform import Transformer
 from crmhub.services.connections import ConnectionService
 from crmhub.services.hub import SYSTEM_ACTOR, HubService
@@ -218,11 +219,24 @@ class JobService:
                 return automap(sources, targets, reserved=sorted(RESERVED_NAMES))
             description = connector.describe(spec.remote_object)
             writable = [f for f in description.fields if f.creatable or f.updatable]
-            sources = [
-                SourceField(a.name, a.label, a.type) for a in object_type.attributes if a.name in schema.types
+            # The CRM object's default template first, then fuzzy matches for what it leaves open.
+            names = {f.name for f in writable}
+            templated = [
+                Proposal(row, 1.0, f"template {connector.kind} {spec.remote_object}")
+                for row in template_rows(connector.kind, spec.remote_object, spec.object_type)
+                if row.target in names and row.source in schema.types
             ]
-            targets = [TargetAttribute(f.name, f.label, f.value_type) for f in writable]
-            return automap(sources, targets, propose_new=False)
+            used_sources = {p.row.source for p in templated}
+            used_targets = {p.row.target for p in templated}
+            sources = [
+                SourceField(a.name, a.label, a.type)
+                for a in object_type.attributes
+                if a.name in schema.types and a.name not in used_sources
+            ]
+            targets = [
+                TargetAttribute(f.name, f.label, f.value_type) for f in writable if f.name not in used_targets
+            ]
+            return templated + automap(sources, targets, propose_new=False)
         finally:
             connector.close()
 
