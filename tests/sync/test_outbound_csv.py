@@ -46,7 +46,7 @@ def test_given_hub_records_when_exported_then_written_and_a_second_run_sends_not
 ) -> None:
     out = _out_folder(jobs, tmp_path)
     jobs.hub.upsert("account", [{"account_id": f"A{i}", "name": f"Co {i}", "employees": i} for i in range(5)])
-    jobs.create(outbound_spec(filter="employees >= 2"))
+    jobs.create(outbound_spec(filter='employees >= 2 AND name LIKE "co %"'))
     _, first = jobs.run("accounts-out")
     assert (first.counts.read, first.counts.created, first.counts.sent) == (3, 3, 3), first.message
     rows = _rows(out / "accounts.csv")

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmhub.core.errors import ConfigError
+from crmhub.store.expr_sql import register_sqlite_functions
 
 SQLITE_BUSY_TIMEOUT_S = 60.0
 
@@ -63,6 +64,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         cur.close()
+        # Unicode-aware lower()/upper() for expression filters (SQLite's own know only ASCII).
+        register_sqlite_functions(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
