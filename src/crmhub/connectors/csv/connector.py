@@ -100,7 +100,7 @@ def _infer_type(values: list[str]) -> str:
 class CsvConnector:
     kind: ClassVar[str] = "csv"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.READ, Capability.WRITE, Capability.UPSERT, Capability.TOTAL_ESTIMATE}
+        {Capability.READ, Capability.WRITE, Capability.UPSERT}
     )
 
     def __init__(self, settings: CsvSettings, credentials: CsvCredentials | None = None, **_: Any) -> None:

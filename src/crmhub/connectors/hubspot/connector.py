@@ -66,6 +66,7 @@ from crmhub.connectors.http import Action, ApiClient, ErrorTable, RetryPolicy
 from crmhub.connectors.hubspot.auth import HubSpotAuth
 from crmhub.connectors.hubspot.spec import SEARCH_PAGE_MAX, HubSpotCredentials, HubSpotSettings
 from crmhub.connectors.usage import ApiUsage
+from crmhub.core.concurrency import prefetch
 from crmhub.core.errors import CrmHubError
 from crmhub.core.values import COERCERS, CoercionError, format_datetime
 
@@ -471,10 +472,7 @@ class HubSpotConnector:
             return groups, None, []
         residual = local[0] if len(local) == 1 else ast.And(tuple(local))
         needed = expr_fields(residual)
-        converters = {
-            path: compile_converter(schema[path], None, field=path)  # type: ignore[arg-type]
-            for path in needed
-        }
+        converters = {path: compile_converter(schema[path], None, field=path) for path in needed}
         evaluate = compile_python(residual)
 
         def predicate(values: dict[str, Any]) -> bool:
@@ -499,7 +497,14 @@ class HubSpotConnector:
         hi = to_ms(until) if until is not None else None
         size = min(SEARCH_PAGE_MAX, max(1, page_size or self.settings.page_size))
         deleted = self._archived(plan, lo, hi) if include_deleted else []
-        yield from self._pages(plan, self._search(plan, lo, hi, size), deleted)
+        # The searches run ahead in a helper thread: the next page is on its way while this one is built.
+        batches = prefetch(self._search(plan, lo, hi, size), depth=2)
+        try:
+            yield from self._pages(plan, batches, deleted)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()  # a reader that stops early stops the helper too
 
     def preview(
         self, object_name: str, fields: Sequence[str], *, filter: Any = None, limit: int = 10
@@ -664,14 +669,19 @@ class HubSpotConnector:
                     break
             if tie is not None:
                 if capped:
-                    id_floor = window_max_id if window_max_id is not None else id_floor
+                    if window_max_id is None or (id_floor is not None and window_max_id <= id_floor):
+                        raise ConnectorFatalError(
+                            f"HubSpot search of {plan.object} does not advance past {ID_PROPERTY} "
+                            f"{id_floor} at modstamp {cur_stamp}; the id filter seems ignored"
+                        )
+                    id_floor = window_max_id
                     continue
                 lo, tie, id_floor = tie + 1, None, None
                 continue
             if not capped or cur_stamp is None:
                 return
             last = stamp_ms(cur_stamp)
-            if False:
+            if lo is not None and last <= lo:
                 # More than one window of records share one modstamp: slice it by id.
                 tie = last
                 id_floor = max((_int_id(i) for i in cur_ids), default=None) if ordered else None
@@ -716,14 +726,14 @@ class HubSpotConnector:
             links = self._primary_links(plan.object, target, [rid for rid, _ in records])
             props = sorted({prop for _, prop in items})
             key = ",".join(props)
-            wanted = {cid for cid in links.values() if f"{key}|{cid}" not in cache}
             if len(cache) > _COMPANY_CACHE_MAX:
-                cache.clear()
-            for cid, values in self._batch_read_values(target, sorted(wanted), props).items():
-                cache[f"{key}|{cid}"] = values
+                cache.clear()  # before deciding what to fetch, so this page's targets are all there
+            wanted = {target_id for target_id in links.values() if f"{key}|{target_id}" not in cache}
+            for target_id, target_values in self._batch_read_values(target, sorted(wanted), props).items():
+                cache[f"{key}|{target_id}"] = target_values
             for rid, values in records:
-                cid = links.get(rid)
-                found = cache.get(f"{key}|{cid}") if cid is not None else None
+                linked = links.get(rid)
+                found = cache.get(f"{key}|{linked}") if linked is not None else None
                 for path, prop in items:
                     values[path] = found.get(prop) if found is not None else None
 
