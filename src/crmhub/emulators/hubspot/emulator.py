@@ -974,7 +974,11 @@ class HubSpotEmulator(EmulatorBase):
         key = (otype.name, plan.cache_key, table.version)
         matches = self._search_cache.get(key)
         if matches is None:
-            refs = [ref for _, ref in table.rows_from(0)]
+            if plan.stamp_lo is not None or plan.stamp_hi is not None:
+                # Only the slice of the (modstamp, id)-ordered table the filters allow.
+                refs = table.natural_refs(lo=plan.stamp_lo, hi=plan.stamp_hi)
+            else:
+                refs = [ref for _, ref in table.rows_from(0)]
             if plan.predicate is not None:
                 resolve, predicate = table.resolve, plan.predicate
                 refs = [ref for ref in refs if predicate(resolve(ref))]
@@ -986,7 +990,8 @@ class HubSpotEmulator(EmulatorBase):
             self._search_cache[key] = matches
             while len(self._search_cache) > 16:
                 self._search_cache.popitem(last=False)
-        end = min(plan.after + plan.limit, len(matches))
+        # No page runs past the 10,000th result: HubSpot stops there and answers 400 beyond.
+        end = min(plan.after + plan.limit, len(matches), MAX_RESULTS)
         page = matches[plan.after : end]
         results = [self._render(otype, table.resolve(ref), plan.properties) for ref in page]
         out: dict[str, Any] = {"total": len(matches), "results": results}

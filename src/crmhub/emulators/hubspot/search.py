@@ -86,6 +86,10 @@ class SearchPlan:
     limit: int
     after: int
     cache_key: str
+    #: Modified-date bounds (epoch ms, ``[lo, hi)``) every match lies within, when the filters say so:
+    #: the emulator then scans only that slice of its (modstamp, id)-ordered table.
+    stamp_lo: int | None = None
+    stamp_hi: int | None = None
 
 
 def to_ms(value: Any) -> int:
@@ -264,6 +268,48 @@ def _compile_query_text(otype: ObjectType, text: str, typed: Typed) -> Predicate
     return matches
 
 
+def _stamp_bounds(groups: list[Any], prop: str) -> tuple[int | None, int | None]:
+    """The hull over filter groups of the modified-date range each group allows (None: unbounded)."""
+    if not groups:
+        return None, None
+    los: list[int | None] = []
+    his: list[int | None] = []
+    for group in groups:
+        lo: int | None = None
+        hi: int | None = None
+        for flt in group.get("filters") or []:
+            if not isinstance(flt, dict) or flt.get("propertyName") != prop:
+                continue
+            op = flt.get("operator")
+            try:
+                value = to_ms(flt["value"]) if "value" in flt else None
+                high = to_ms(flt["highValue"]) if "highValue" in flt else None
+            except (ValueError, TypeError):
+                continue
+            new_lo = new_hi = None
+            if op == "GTE" and value is not None:
+                new_lo = value
+            elif op == "GT" and value is not None:
+                new_lo = value + 1
+            elif op == "LT" and value is not None:
+                new_hi = value
+            elif op == "LTE" and value is not None:
+                new_hi = value + 1
+            elif op == "EQ" and value is not None:
+                new_lo, new_hi = value, value + 1
+            elif op == "BETWEEN" and value is not None and high is not None:
+                new_lo, new_hi = value, high + 1
+            if new_lo is not None:
+                lo = new_lo if lo is None else max(lo, new_lo)
+            if new_hi is not None:
+                hi = new_hi if hi is None else min(hi, new_hi)
+        los.append(lo)
+        his.append(hi)
+    lo_all = None if any(v is None for v in los) else min(v for v in los if v is not None)
+    hi_all = None if any(v is None for v in his) else max(v for v in his if v is not None)
+    return lo_all, hi_all
+
+
 def plan_search(body: Any, otype: ObjectType, typed: Typed, assoc_ids: AssocIds) -> SearchPlan:
     """Validate and compile a search body; raises :class:`SearchError` for what HubSpot refuses."""
     if not isinstance(body, dict):
@@ -363,4 +409,5 @@ def plan_search(body: Any, otype: ObjectType, typed: Typed, assoc_ids: AssocIds)
     cache_key = orjson.dumps(
         {"g": groups, "q": query, "s": body.get("sorts") or []}, option=orjson.OPT_SORT_KEYS
     ).decode()
-    return SearchPlan(predicate, sort_keys, props, limit, after, cache_key)
+    stamp_lo, stamp_hi = _stamp_bounds(groups, otype.modified_prop)
+    return SearchPlan(predicate, sort_keys, props, limit, after, cache_key, stamp_lo, stamp_hi)
