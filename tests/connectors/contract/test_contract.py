@@ -370,7 +370,7 @@ def test_given_tokens_that_expire_between_pages_when_read_then_the_token_is_refr
         # Connectors fetch pages ahead in a helper thread, so "between pages" is decided by the
         # emulator: a seeded share of the page requests finds every token expired (seed 4: one or two
         # expiries, never two in a row, for each rig).
-        s.faults(FaultConfig(expired_token_rate=0.34, seed=7))
+        s.faults(FaultConfig(expired_token_rate=0.34, seed=4))
         pages = list(s.connector.read(n.object, [n.name], page_size=page_size))
         s.faults(FaultConfig())
         records = [r for p in pages for r in p.records]
