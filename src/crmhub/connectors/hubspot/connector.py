@@ -61,7 +61,7 @@ from crmhub.connectors.base import (
     WriteMode,
     WriteResult,
 )
-from crmhub.connectors.errors import ConnectorFatalError
+from crmhub.connectors.errors import ConnectorFatalError, RecordRejectedError
 from crmhub.connectors.http import Action, ApiClient, ErrorTable, RetryPolicy
 from crmhub.connectors.hubspot.auth import HubSpotAuth
 from crmhub.connectors.hubspot.spec import SEARCH_PAGE_MAX, HubSpotCredentials, HubSpotSettings
@@ -94,6 +94,10 @@ _ALIASES = {
 ID_PROPERTY = "hs_object_id"
 #: Relationship name → (object it starts from, reference field, target object).
 RELATIONSHIPS = {"associatedcompany": ("contacts", "associatedcompanyid", "companies")}
+#: Writing a contact with this field set makes that company its primary company.
+PARENT_FIELD = "associatedcompanyid"
+#: HubSpot-defined association type: contact → company, primary.
+CONTACT_TO_COMPANY_PRIMARY = 1
 #: v4 association type of a contact's primary company.
 PRIMARY_CONTACT_TO_COMPANY = 1
 _COMPANY_CACHE_MAX = 20_000
@@ -823,6 +827,15 @@ class HubSpotConnector:
             id_property = self._unique(description, match, "update")
         results: list[WriteResult | None] = [None] * len(records)
         inputs: list[tuple[int, dict[str, Any]]] = []
+        # A contact's parent company (the outbound job's parent field) becomes its primary association.
+        parents: dict[int, str] = {}
+        if name == "contacts":
+            trimmed = []
+            for index, record in enumerate(records):
+                if record.get(PARENT_FIELD) not in (None, ""):
+                    parents[index] = str(record[PARENT_FIELD])
+                trimmed.append({k: v for k, v in record.items() if k != PARENT_FIELD})
+            records = trimmed
         for index, record in enumerate(records):
             item, problem = self._input(record, mode, match, id_property, index)
             if problem is not None:
@@ -833,10 +846,41 @@ class HubSpotConnector:
             chunk = inputs[start : start + BATCH_LIMIT]
             for result in self._send(name, mode, id_property, chunk):
                 results[result.index] = result
-        return [
+        final = [
             r if r is not None else WriteResult(i, False, error_code="NO_RESULT", message="no result")
             for i, r in enumerate(results)
         ]
+        for index, company_id in parents.items():
+            result = final[index]
+            if result.ok and result.remote_id:
+                final[index] = self._associate_primary(result, company_id)
+        return final
+
+    def _associate_primary(self, result: WriteResult, company_id: str) -> WriteResult:
+        """Make ``company_id`` the primary company of the contact just written (v4 associations)."""
+        try:
+            self.api.request(
+                "PUT",
+                f"/crm/v4/objects/contacts/{result.remote_id}/associations/companies/{company_id}",
+                json=[
+                    {
+                        "associationCategory": "HUBSPOT_DEFINED",
+                        "associationTypeId": CONTACT_TO_COMPANY_PRIMARY,
+                    }
+                ],
+                what=f"associate contact {result.remote_id} with company {company_id}",
+            )
+        except (ConnectorFatalError, RecordRejectedError) as exc:
+            return WriteResult(
+                result.index,
+                False,
+                remote_id=result.remote_id,
+                created=result.created,
+                error_code=getattr(exc, "code", None) or "ASSOCIATION_FAILED",
+                message=f"written, but not associated with company {company_id}: {exc.message}",
+                fields=(PARENT_FIELD,),
+            )
+        return result
 
     @staticmethod
     def _unique(description: ObjectDescription, match: str, mode: str) -> str:
