@@ -68,8 +68,9 @@ def test_init_then_objects_attributes_and_records(env, tmp_path: Path) -> None:
 
 def test_the_demo_syncs_the_emulator_in_and_out(tmp_path: Path) -> None:
     home = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--home", str(home), "--accounts", "120", "--contacts", "80"],
-                           env={"COLUMNS": "200"})
+    result = runner.invoke(
+        app, ["demo", "--home", str(home), "--accounts", "120", "--contacts", "80"], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     expected = [

@@ -48,7 +48,9 @@ def test_the_migrations_create_exactly_what_the_models_declare(database_url: str
     try:
         migrate.upgrade(db)
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            )
         assert diff == []
     finally:
         db.dispose()

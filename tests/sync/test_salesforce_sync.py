@@ -208,10 +208,15 @@ def test_contacts_go_out_attached_to_their_linked_account(
 
 
 def test_outbound_automap_starts_from_the_crm_objects_template(sf_jobs: JobService) -> None:
-    draft = JobSpec.model_validate({
-        "name": "accounts-out", "direction": "outbound", "connection": "sf", "remote_object": "Account",
-        "object_type": "account",
-    })
+    draft = JobSpec.model_validate(
+        {
+            "name": "accounts-out",
+            "direction": "outbound",
+            "connection": "sf",
+            "remote_object": "Account",
+            "object_type": "account",
+        }
+    )
     proposals = sf_jobs.automap(draft)
     rows = {p.row.source: (p.row.target, p.confidence) for p in proposals}
     assert rows["name"] == ("Name", 1.0)

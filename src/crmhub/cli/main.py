@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from crmhub import __version__
-from crmhub.cli import connections, demo, emulate, jobs, objects, records, setup
+from crmhub.cli import connections, demo, emulate, jobs, objects, records, serve, setup, users, worker
 
 app = typer.Typer(
     name="crmhub",
@@ -23,6 +23,11 @@ app.add_typer(connections.connections_app, name="connections")
 app.add_typer(jobs.jobs_app, name="jobs")
 app.add_typer(jobs.runs_app, name="runs")
 app.add_typer(emulate.app, name="emulate")
+app.add_typer(users.users_app, name="users")
+app.add_typer(users.tokens_app, name="tokens")
+app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
+app.command("scheduler")(worker.scheduler)
 
 
 def _version(value: bool) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from crmhub.connectors.base import Connector, FieldInfo
+from crmhub.core.cadence import next_run
+from crmhub.core.clock import utcnow
 from crmhub.core.errors import CrmHubError, ExpressionError, ValidationError
 from crmhub.mapping.automap import Proposal, SourceField, TargetAttribute, automap
 from crmhub.mapping.spec import MappingRow
@@ -61,7 +63,19 @@ class JobService:
 
     # CRUD -----------------------------------------------------------------------------------
 
-    def create(self, spec: JobSpec, *, enabled: bool = False, actor: str = SYSTEM_ACTOR) -> Job:
+    def create(
+        self,
+        spec: JobSpec,
+        *,
+        enabled: bool = False,
+        actor: str = SYSTEM_ACTOR,
+        sync_now: bool = False,
+        executor: RunSubmitter | None = None,
+    ) -> Job:
+        """Create a job; ``enabled`` switches its schedule on (the job must validate).
+
+        ``sync_now`` starts a run right after saving: handed to ``executor`` when given, else run here.
+        """
         if enabled:
             self._require_valid(spec)
         with self.db.begin() as session:
@@ -77,6 +91,7 @@ class JobService:
                 spec=spec.model_dump(mode="json"),
                 enabled=enabled,
             )
+            _mirror_schedule(job, spec)
             audit.record_event(
                 session,
                 actor=actor,
@@ -85,17 +100,31 @@ class JobService:
                 object_name=spec.name,
                 details={"direction": spec.direction, "version": 1},
             )
-            return job
+        if sync_now:
+            self._sync_now(spec.name, executor)
+        return job
 
-    def update(self, name: str, spec: JobSpec, *, actor: str = SYSTEM_ACTOR) -> Job:
+    def update(
+        self,
+        name: str,
+        spec: JobSpec,
+        *,
+        actor: str = SYSTEM_ACTOR,
+        enabled: bool | None = None,
+        sync_now: bool = False,
+        executor: RunSubmitter | None = None,
+    ) -> Job:
+        """Save a new version. ``enabled`` False saves it with scheduling disabled (no validation
+        needed), True enables it (it must validate), None keeps the current setting."""
         with self.db.begin() as session:
             job = job_repo.get_job(session, name)
-            if job.enabled:
+            if enabled if enabled is not None else job.enabled:
                 problems = self.validate(spec)
                 if problems:
+                    state = "is enabled" if job.enabled and enabled is None else "is to be enabled"
                     raise ValidationError(
-                        f"job {name!r} is enabled and the new version does not validate: {problems[0]}",
-                        hint="fix it or disable the job first",
+                        f"job {name!r} {state} and the new version does not validate: {problems[0]}",
+                        hint="fix it, or save it with scheduling disabled",
                     )
             connection = connection_repo.get_connection(session, spec.connection)
             self._create_new_attributes(session, spec)
@@ -109,6 +138,9 @@ class JobService:
                 remote_object=spec.remote_object,
                 object_type=spec.object_type,
             )
+            if enabled is not None:
+                job.enabled = enabled
+            _mirror_schedule(job, spec)
             audit.record_event(
                 session,
                 actor=actor,
@@ -117,7 +149,9 @@ class JobService:
                 object_name=name,
                 details={"version": job.version},
             )
-            return job
+        if sync_now:
+            self._sync_now(spec.name, executor)
+        return job
 
     def save(self, spec: JobSpec, *, actor: str = SYSTEM_ACTOR) -> Job:
         """Create the job, or save a new version when one of that name exists (YAML import)."""
@@ -156,6 +190,7 @@ class JobService:
         with self.db.begin() as session:
             job = job_repo.get_job(session, name)
             job.enabled = enabled
+            _mirror_schedule(job, spec)
             audit.record_event(
                 session,
                 actor=actor,
@@ -163,6 +198,14 @@ class JobService:
                 object_kind="job",
                 object_name=name,
             )
+
+    def _sync_now(self, name: str, executor: RunSubmitter | None) -> None:
+        """Sync immediately after saving: hand a run to ``executor`` (queued behind a running one), or
+        run it here (RunInProgressError when one is running already; the job stays saved)."""
+        if executor is not None:
+            self.submit(name, executor=executor, trigger="saved", queue=True)
+        else:
+            self.run(name, trigger="saved")
 
     def _create_new_attributes(self, session: Any, spec: JobSpec) -> None:
         if spec.direction != "inbound":
@@ -458,6 +501,21 @@ class JobService:
                 session, actor=SYSTEM_ACTOR, action="rebuild_mapping", object_kind="job", object_name=name
             )
         return self.run(name, full=True, trigger="rebuild", **kw)
+
+
+def _mirror_schedule(job: Job, spec: JobSpec) -> None:
+    """Copy the spec's schedule to the job's columns and set when the scheduler runs it next.
+
+    A disabled job or one without a schedule has no next run. An unchanged schedule keeps a pending
+    ``next_run_at`` (a slot that is due but not yet taken by the scheduler is not lost by a save).
+    """
+    stored = spec.schedule.model_dump(mode="json") if spec.schedule is not None else None
+    changed = stored != job.schedule
+    job.schedule = stored
+    if not job.enabled or spec.schedule is None:
+        job.next_run_at = None
+    elif changed or job.next_run_at is None:
+        job.next_run_at = next_run(spec.schedule, utcnow())
 
 
 def mapping_rows(proposals: list[Proposal], *, min_confidence: float = 0.0) -> list[MappingRow]:

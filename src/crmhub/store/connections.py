@@ -59,7 +59,12 @@ def create_connection(
 
 
 def get_connection(session: Session, name_or_id: str | int) -> Connection:
-    if isinstance(name_or_id, int) or (isinstance(name_or_id, str) and name_or_id.isdigit()):
+    if isinstance(name_or_id, int) or (
+        isinstance(name_or_id, str)
+        and name_or_id.isascii()
+        and name_or_id.isdigit()
+        and int(name_or_id) < 2**31
+    ):
         connection = session.get(Connection, int(name_or_id))
     else:
         connection = session.scalar(select(Connection).where(Connection.name == name_or_id))

@@ -57,7 +57,12 @@ def update_job_spec(session: Session, job: Job, spec: dict[str, Any], **columns:
 
 def get_job(session: Session, name_or_id: str | int, *, for_update: bool = False) -> Job:
     stmt = select(Job)
-    if isinstance(name_or_id, int) or (isinstance(name_or_id, str) and name_or_id.isdigit()):
+    if isinstance(name_or_id, int) or (
+        isinstance(name_or_id, str)
+        and name_or_id.isascii()
+        and name_or_id.isdigit()
+        and int(name_or_id) < 2**31
+    ):
         stmt = stmt.where(Job.id == int(name_or_id))
     else:
         stmt = stmt.where(Job.name == name_or_id)

@@ -8,7 +8,7 @@ import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 
@@ -34,17 +34,36 @@ class RunInProgressError(SyncError, FatalError):
 
 
 def choose_mode(job: Job, spec: JobSpec, *, full: bool, now: datetime) -> str:
-    if spec.direction == "outbound":
-        known = (job.state or {}).get("outbound_since") or {}
-        return "incremental" if not full and known.get("version") == job.version else "full"
-    state = job.state or {}
+    return mode_for(spec.direction, job.state, job.version, spec.settings.full_sync_every, full=full, now=now)
+
+
+def mode_for(
+    direction: str,
+    state: dict[str, Any] | None,
+    version: int,
+    full_sync_every: timedelta | None,
+    *,
+    full: bool,
+    now: datetime,
+) -> str:
+    """``choose_mode`` on plain values (the scheduler decides for thousands of jobs per tick)."""
+    state = state or {}
+    if direction == "outbound":
+        known = state.get("outbound_since") or {}
+        return "incremental" if not full and known.get("version") == version else "full"
     if full or state.get("full_sync") or not Cursor.from_json(state.get("cursor")).modstamp:
         return "full"
-    every = spec.settings.full_sync_every
     last = state.get("last_full_sync_at")
-    if every is not None and (last is None or datetime.fromisoformat(last) + every <= now):
+    if full_sync_every is not None and (
+        last is None or datetime.fromisoformat(last) + full_sync_every <= now
+    ):
         return "full"
     return "incremental"
+
+
+def worker_name() -> str:
+    """This process as a run's ``worker``: ``host:pid`` (see ``store.runs.worker_is_gone``)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def start_run(
@@ -98,8 +117,106 @@ def start_run(
         if status == "running":
             run.started_at = now
             run.heartbeat_at = now
-            run.worker = f"{socket.gethostname()}:{os.getpid()}"
+            run.worker = worker_name()
         return run
+
+
+#: What :func:`claim_run` found: the caller executes the run only on "claimed" or "resumed".
+Claim = Literal["claimed", "resumed", "busy", "alive", "finished", "cancelled", "missing"]
+
+
+def claim_run(
+    db: Database,
+    run_id: str,
+    *,
+    worker: str | None = None,
+    stale_after: timedelta = STALE_AFTER,
+    now: datetime | None = None,
+) -> Claim:
+    """Make ``worker`` the one that executes a run, if it may; idempotent (executors call it per delivery).
+
+    * ``claimed``: the run was queued and no other run of its job is running; it is now running here.
+    * ``resumed``: the run was running but its worker is dead (stale heartbeat or vanished process);
+      it continues here from the job's last committed batch.
+    * ``busy``: another run of the same job is running; this one stays queued (it is dispatched when
+      that one ends, or by the scheduler's sweep).
+    * ``alive``: the run is running on a live worker (a duplicate delivery); nothing to do.
+    * ``finished`` / ``cancelled`` / ``missing``: nothing to do (a cancel asked while it waited or
+      was orphaned is carried out here).
+    """
+    worker = worker or worker_name()
+    now = now or utcnow()
+    with db.begin() as session:
+        job_id = session.scalar(select(Run.job_id).where(Run.id == run_id))
+        if job_id is None:
+            return "missing"
+        # Lock the job row (PostgreSQL; SQLite's write transaction is exclusive already): claims of
+        # runs of one job are serialised, so two of them never both see "nothing running".
+        if db.dialect == "postgresql":
+            session.execute(select(Job.id).where(Job.id == job_id).with_for_update())
+        run = run_repo.get_run(session, run_id)
+        if run.status not in run_repo.ACTIVE_STATUSES:
+            return "finished"
+        stale = {r.id for r in run_repo.stale_runs(session, job_id, older_than=stale_after, now=now)}
+        if run.status == "running" and run.id not in stale:
+            return "alive"
+        if run.cancel_requested:
+            run.status = "cancelled"
+            run.finished_at = now
+            run.message = (
+                "cancelled before it could continue" if run.started_at else "cancelled before it started"
+            )
+            run_repo.add_event(session, run.id, "cancelled", run.message)
+            return "cancelled"
+        for other in run_repo.active_runs(session, job_id):
+            if other.id == run.id or other.status != "running":
+                continue
+            if other.id not in stale:
+                run_repo.add_event(
+                    session,
+                    run.id,
+                    "waiting",
+                    f"run {other.id} of this job is running; this one starts after it",
+                )
+                return "busy"
+            # A dead run of the same job goes back to the queue: this run continues from the job's
+            # committed cursor, and the requeued one finds little or nothing left when its turn comes.
+            requeue_dead(session, other, now=now)
+        resumed = run.status == "running"
+        if resumed:
+            run_repo.add_event(
+                session,
+                run.id,
+                "resumed",
+                f"worker {run.worker} stopped (no heartbeat since {_when(run)}); {worker} continues "
+                "from the last committed batch",
+            )
+        else:
+            run.status = "running"
+            run.started_at = run.started_at or now
+            run_repo.add_event(session, run.id, "claimed", f"picked up by worker {worker}")
+        run.worker = worker
+        run.heartbeat_at = now
+        return "resumed" if resumed else "claimed"
+
+
+def requeue_dead(session: Any, run: Run, *, now: datetime) -> None:
+    """Put a running run whose worker died back in the queue (it resumes from the last committed batch)."""
+    run_repo.add_event(
+        session,
+        run.id,
+        "requeued",
+        f"worker {run.worker} stopped sending heartbeats (last {_when(run)}); the run is queued again and "
+        "resumes from its last committed batch",
+    )
+    run.status = "queued"
+    run.worker = None
+    run.heartbeat_at = now  # for a queued run: when it was last handed to an executor
+
+
+def _when(run: Run) -> str:
+    last = run.heartbeat_at or run.started_at or run.created_at
+    return f"{last:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def execute_run(
@@ -122,6 +239,7 @@ def execute_run(
         if run.status == "queued":
             run.status = "running"
             run.started_at = utcnow()
+            run.worker = worker_name()
         run.heartbeat_at = utcnow()
         run_repo.add_event(session, run.id, "started", f"{run.mode} {spec.direction} run of job {job.name!r}")
         from crmhub.store.models import Job as JobModel
@@ -234,6 +352,8 @@ def _retention(session: Any, job_id: int, spec: JobSpec) -> None:
 
 def cancel_run(db: Database, run_id: str) -> Run:
     with db.begin() as session:
+        if db.dialect == "postgresql":  # not between a worker's claim and its commit
+            session.execute(select(Run.id).where(Run.id == run_id).with_for_update())
         run = run_repo.get_run(session, run_id)
         if run.status == "queued":
             run.status = "cancelled"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from crmhub.core.cadence import Schedule
 from crmhub.core.errors import ConfigError
 from crmhub.mapping.spec import MappingRow
 
@@ -46,6 +47,51 @@ class JobSettings(BaseModel):
     batch_size: int = Field(2000, ge=1, le=50000)
 
 
+NotifyWhen = Literal["failure", "success", "errors_above"]
+
+
+class WebhookChannel(BaseModel):
+    """POST a JSON body, signed ``X-Crmhub-Signature: sha256=<HMAC-SHA256 of the body with secret>``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["webhook"] = "webhook"
+    url: str = Field(
+        pattern=r"^https?://\S+$", max_length=2000, description="http(s) URL receiving the POST."
+    )
+    secret: str | None = Field(None, max_length=255, description="Key of the body's HMAC signature.")
+
+
+class EmailChannel(BaseModel):
+    """An e-mail over SMTP (``CRMHUB_SMTP_HOST`` / ``_PORT`` / ``_FROM``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["email"] = "email"
+    to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=255)]] = Field(
+        min_length=1, max_length=50
+    )
+
+
+class NotificationRule(BaseModel):
+    """When a run ends: on failure, on success, or when its error count is above ``threshold``.
+
+    The key is ``when`` rather than ``on``: YAML 1.1 (PyYAML) reads a bare ``on:`` key as ``true``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    when: NotifyWhen
+    threshold: int | None = Field(None, ge=0, description="errors_above: notify above this many errors.")
+    channel: Annotated[WebhookChannel | EmailChannel, Field(discriminator="kind")]
+
+    @model_validator(mode="after")
+    def _threshold(self) -> NotificationRule:
+        if self.when == "errors_above" and self.threshold is None:
+            raise ValueError("a rule 'when: errors_above' needs a threshold")
+        return self
+
+
 class JobSpec(BaseModel):
     """One integration job. Every saved edit becomes a new version; runs record the version."""
 
@@ -71,6 +117,12 @@ class JobSpec(BaseModel):
         None, description="Outbound: remote field holding the parent id (AccountId)."
     )
     settings: JobSettings = Field(default_factory=JobSettings)
+    schedule: Schedule | None = Field(
+        None, description="When the scheduler runs the job (see crmhub.schedule); none: only on demand."
+    )
+    notifications: list[NotificationRule] = Field(
+        default_factory=list, description="Webhooks and e-mails sent when a run ends."
+    )
 
     @field_validator("name")
     @classmethod

@@ -1,0 +1,199 @@
+"""Dependencies: the services behind the app, and who is calling with which permissions.
+
+Callers authenticate with ``Authorization: Bearer crmhub_…`` (a personal token), or with the
+session cookie a login sets — then every unsafe request (POST, PUT, PATCH, DELETE) must echo the
+session's CSRF token in ``X-CSRF-Token``. Trigger tokens are accepted on the trigger routes only.
+Every route names the permission it needs with :func:`allow`; a missing or bad credential is 401,
+a missing permission 403.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from fastapi import Depends, Path, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
+
+from crmhub.api.schemas import check_ref
+from crmhub.services.connections import ConnectionService
+from crmhub.services.hub import HubService
+from crmhub.services.jobs import JobService, RunSubmitter
+from crmhub.services.notifications import Notifier
+from crmhub.services.tokens import TokenService, csrf_token_for
+from crmhub.services.users import (
+    AuthenticationError,
+    Permission,
+    PermissionDeniedError,
+    Principal,
+    UserService,
+)
+from crmhub.store.models import ApiToken
+
+SESSION_COOKIE = "crmhub_session"
+CSRF_COOKIE = "crmhub_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class ApiContext:
+    """What routes need, built once per app."""
+
+    hub: HubService
+    executor: RunSubmitter
+    users: UserService
+    tokens: TokenService
+    jobs: JobService
+    connections: ConnectionService
+    notifier: Notifier | None = None
+    #: Base URL shown in trigger calls and notifications (else taken from the request).
+    public_url: str | None = None
+
+
+async def get_ctx(request: Request) -> ApiContext:
+    """The app's context (async: FastAPI would hand a plain function to a worker thread)."""
+    return _ctx(request)
+
+
+def _ctx(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.crmhub
+    return ctx
+
+
+Ctx = Annotated[ApiContext, Depends(get_ctx)]
+#: A path segment naming an object by name or id (job, connection, permission set).
+Ref = Annotated[str, AfterValidator(check_ref)]
+#: Integer ids in paths stay within what every database's INTEGER holds.
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The user's id.")]
+TokenId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The token's id.")]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="A personal API token: `Authorization: Bearer crmhub_…` (create one with POST /tokens).",
+)
+_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name="session",
+    description="The session cookie POST /auth/login sets; unsafe requests echo the CSRF token.",
+)
+_trigger_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="triggerToken",
+    description="A job's trigger token: `Authorization: Bearer crmhub_…` (POST /jobs/{job}/trigger-tokens).",
+)
+
+
+def authenticate(
+    request: Request, bearer: HTTPAuthorizationCredentials | None, cookie: str | None
+) -> Principal:
+    ctx = _ctx(request)
+    if bearer is not None:
+        return ctx.tokens.authenticate(bearer.credentials, kind="personal")
+    if request.headers.get("authorization"):
+        raise AuthenticationError(
+            "the Authorization header is not a bearer token", hint="send `Authorization: Bearer crmhub_…`"
+        )
+    if cookie:
+        principal = ctx.tokens.authenticate(cookie, kind="session")
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(sent.encode(), csrf_token_for(cookie).encode()):
+                raise PermissionDeniedError(
+                    f"the {CSRF_HEADER} header is missing or wrong",
+                    hint="send the csrf_token from the login response (or the crmhub_csrf cookie) in "
+                    f"{CSRF_HEADER}",
+                )
+        return principal
+    raise AuthenticationError(
+        "this route needs authentication",
+        hint="send `Authorization: Bearer <personal API token>`, or log in at POST /api/v1/auth/login",
+    )
+
+
+class Require:
+    """A dependency that authenticates the caller and checks one permission (None: any user)."""
+
+    def __init__(self, permission: Permission | None) -> None:
+        self.permission = permission
+
+    def __call__(
+        self,
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        cookie: Annotated[str | None, Depends(_cookie)],
+    ) -> Principal:
+        principal = authenticate(request, bearer, cookie)
+        if self.permission is not None:
+            principal.require(self.permission.value)
+        request.state.principal = principal
+        return principal
+
+    def __repr__(self) -> str:
+        return f"Require({self.permission.value if self.permission else 'authenticated'})"
+
+
+def allow(permission: Permission | None) -> Any:
+    """``principal: Principal = allow(Permission.JOBS_WRITE)`` in a route's signature."""
+    return Depends(Require(permission))
+
+
+class TriggerAuth:
+    """A dependency that accepts only a trigger token of the job in the path."""
+
+    def __call__(
+        self,
+        request: Request,
+        job: Annotated[Ref, Path(max_length=127, description="The job's id or name.")],
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_trigger_bearer)],
+    ) -> ApiToken:
+        if bearer is None:
+            raise AuthenticationError(
+                "the trigger call needs the job's trigger token",
+                hint="send `Authorization: Bearer <trigger token>` as shown on the job's page",
+            )
+        return _ctx(request).tokens.authenticate_trigger(bearer.credentials, job)
+
+
+trigger_auth = TriggerAuth()
+
+
+#: Threads for calls that wait on a CRM (test, describe, preview, validate …): their own pool, so
+#: slow CRMs never take the threads the quick hub reads run on.
+CRM_THREADS = 16
+_crm_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def crm_bound(fn: F) -> F:
+    """Run a route that waits on a CRM in the CRM pool instead of the shared worker threads."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        limiter = _crm_limiters.get(loop)
+        if limiter is None:
+            limiter = _crm_limiters.setdefault(loop, anyio.CapacityLimiter(CRM_THREADS))
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=limiter)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def base_url(request: Request) -> str:
+    """The public base URL (``CRMHUB_PUBLIC_URL``), or the one the request came to."""
+    ctx = _ctx(request)
+    if ctx.public_url:
+        return ctx.public_url
+    return str(request.base_url).rstrip("/")

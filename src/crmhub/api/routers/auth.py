@@ -1,0 +1,76 @@
+"""Health, logging in and out (session cookie + CSRF token), and who am I."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from crmhub import __version__
+from crmhub.api.deps import CSRF_COOKIE, SESSION_COOKIE, Ctx, allow
+from crmhub.api.schemas import HealthPublic, LoginCreate, SessionPublic, UserPublic
+from crmhub.services.tokens import SESSION_LIFETIME, csrf_token_for
+from crmhub.services.users import Principal, UserView
+
+router = APIRouter(tags=["auth"])
+
+
+def user_public(view: UserView) -> UserPublic:
+    return UserPublic(
+        id=view.id,
+        email=view.email,
+        name=view.name,
+        role=view.role,
+        active=view.active,
+        permissions=view.permissions,
+        permission_sets=view.permission_sets,
+        last_login_at=view.last_login_at,
+        created_at=view.created_at,
+    )
+
+
+@router.get("/health", summary="Is the API up")
+def health() -> HealthPublic:
+    return HealthPublic(version=__version__)
+
+
+@router.post(
+    "/auth/login",
+    summary="Log in with e-mail and password",
+    description="Sets an HttpOnly, SameSite=Lax session cookie and returns the CSRF token that unsafe "
+    "cookie-authenticated requests send in X-CSRF-Token. Repeated failures per account and per "
+    "address answer 429 with Retry-After.",
+)
+def login(body: LoginCreate, request: Request, response: Response, ctx: Ctx) -> SessionPublic:
+    client = request.client.host if request.client else None
+    principal = ctx.users.authenticate(body.email, body.password, client=client)
+    issued = ctx.tokens.create_session(principal.user_id)
+    csrf = csrf_token_for(issued.text)
+    secure = request.url.scheme == "https"
+    max_age = int(SESSION_LIFETIME.total_seconds())
+    response.set_cookie(
+        SESSION_COOKIE, issued.text, max_age=max_age, httponly=True, samesite="lax", secure=secure, path="/"
+    )
+    response.set_cookie(
+        CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="lax", secure=secure, path="/"
+    )
+    assert issued.token.expires_at is not None
+    return SessionPublic(
+        user=user_public(ctx.users.get(principal.user_id)),
+        csrf_token=csrf,
+        expires_at=issued.token.expires_at,
+    )
+
+
+@router.post("/auth/logout", status_code=204, summary="End the session")
+def logout(request: Request, ctx: Ctx, principal: Principal = allow(None)) -> Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and principal.via == "session":
+        ctx.tokens.end_session(cookie)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+@router.get("/auth/me", summary="The calling user and their permissions")
+def me(ctx: Ctx, principal: Principal = allow(None)) -> UserPublic:
+    return user_public(ctx.users.get(principal.user_id))

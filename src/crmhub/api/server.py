@@ -1,0 +1,41 @@
+"""The served app: the hub of the environment's settings, an in-process worker pool that notifies
+when runs end, and the scheduler (one leader per database) — as one ASGI app.
+
+``crmhub serve`` runs ``uvicorn crmhub.api.server:app_from_environment --factory`` (the CLI does
+not import the API). ``CRMHUB_RUN_WORKERS`` sets the number of run threads (default 2),
+``CRMHUB_API_THREADS`` the threads that serve quick requests (default 4; calls that wait on a CRM
+have a pool of their own), ``CRMHUB_PUBLIC_URL`` the base URL shown in trigger calls and messages.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fastapi import FastAPI
+
+from crmhub.api.app import create_app
+from crmhub.execute import InProcessExecutor
+from crmhub.schedule import Scheduler
+from crmhub.services.hub import HubService
+from crmhub.services.notifications import Notifier, NotifyingExecutor
+
+
+def app_from_environment() -> FastAPI:
+    hub = HubService.open()
+    hub.check_ready()
+    notifier = Notifier(hub)
+    executor = NotifyingExecutor(
+        InProcessExecutor(hub, workers=int(os.environ.get("CRMHUB_RUN_WORKERS", "2"))), notifier
+    )
+    scheduler = Scheduler(hub.db, executor)
+    background: list[Any] = [notifier, executor, scheduler]
+    return create_app(
+        hub,
+        executor=executor,
+        notifier=notifier,
+        background=background,
+        on_shutdown=hub.close,
+        public_url=os.environ.get("CRMHUB_PUBLIC_URL"),
+        api_threads=int(os.environ.get("CRMHUB_API_THREADS", "4")),
+    )

@@ -1,0 +1,52 @@
+"""``crmhub serve``: the API, an in-process worker pool and the scheduler, on the configured hub.
+
+It refuses to listen on an address other machines can reach (anything but 127.0.0.0/8, ::1 and
+localhost) while no admin user exists or while the default secret is in use — no secret key
+configured at all (a fresh install before ``crmhub init``), or a placeholder or malformed
+``CRMHUB_SECRET_KEY``. The key ``crmhub init`` generates is not a default one.
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from crmhub.cli._common import console, fail, open_hub, user_errors
+from crmhub.services.users import listening_problems
+
+APP_FACTORY = "crmhub.api.server:app_from_environment"
+
+
+@user_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535),
+    workers: int = typer.Option(2, "--workers", min=1, max=64, help="Threads that execute runs."),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Serve the REST API (/api/v1, OpenAPI at /api/v1/openapi.json) and run jobs."""
+    hub = open_hub()
+    try:
+        problems = listening_problems(hub, host)
+    finally:
+        hub.close()
+    if problems:
+        raise fail(
+            f"refusing to listen on {host}, which other machines can reach: "
+            + "; ".join(problems)
+            + " (or serve on 127.0.0.1)"
+        )
+    import uvicorn
+
+    os.environ["CRMHUB_RUN_WORKERS"] = str(workers)
+    console.print(f"crmhub API on http://{host}:{port}/api/v1 (docs at /api/v1/docs)")
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level,
+        proxy_headers=True,
+        lifespan="on",
+    )

@@ -1,0 +1,168 @@
+"""Logging in, sessions and CSRF, brute-force protection, tokens, problem JSON and pagination."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from crmhub.services.hub import HubService
+from crmhub.services.tokens import TokenService
+from crmhub.store.models import ApiToken
+
+from .conftest import ADMIN_PASSWORD, SHORT_LOCK, Api, running_api
+
+
+@pytest.fixture
+def locked_api(hub: HubService) -> Iterator[Api]:
+    with running_api(hub, login_policy=SHORT_LOCK) as api:
+        yield api
+
+
+def _login(
+    client: httpx.Client, password: str = ADMIN_PASSWORD, email: str = "admin@example.com"
+) -> httpx.Response:
+    return client.post("/auth/login", json={"email": email, "password": password})
+
+
+def test_a_login_sets_an_httponly_samesite_cookie_and_unsafe_requests_need_the_csrf_token(
+    locked_api: Api,
+) -> None:
+    browser = locked_api.client(None)
+    response = _login(browser)
+    assert response.status_code == 200, response.text
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("crmhub_session="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    csrf = response.json()["csrf_token"]
+    assert browser.cookies["crmhub_csrf"] == csrf
+    assert browser.get("/auth/me").json()["email"] == "admin@example.com"
+    refused = browser.post("/tokens", json={"name": "from the browser"})
+    assert refused.status_code == 403 and "X-CSRF-Token" in refused.json()["detail"]
+    wrong = browser.post("/tokens", json={"name": "x"}, headers={"X-CSRF-Token": "forged"})
+    assert wrong.status_code == 403
+    assert browser.post("/tokens", json={"name": "x"}, headers={"X-CSRF-Token": csrf}).status_code == 201
+    assert browser.post("/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
+    session = response.cookies["crmhub_session"]
+    assert locked_api.client(None, cookies={"crmhub_session": session}).get("/auth/me").status_code == 401
+
+
+def test_repeated_failures_lock_the_account_with_429_and_retry_after(locked_api: Api) -> None:
+    client = locked_api.client(None)
+    for _ in range(SHORT_LOCK.max_user_failures):
+        assert _login(client, "wrong password!").status_code == 401
+    locked = _login(client)  # even the right password waits now
+    assert locked.status_code == 429
+    assert 1 <= int(locked.headers["Retry-After"]) <= 30
+    assert locked.json()["code"] == "too_many_attempts"
+    assert locked.headers["content-type"] == "application/problem+json"
+
+
+def test_failures_from_one_address_across_accounts_lock_the_address(locked_api: Api) -> None:
+    client = locked_api.client(None)
+    for n in range(SHORT_LOCK.max_ip_failures):
+        assert _login(client, "nope nope nope", email=f"guess{n}@example.com").status_code == 401
+    assert _login(client).status_code == 429
+
+
+def test_unknown_and_wrong_credentials_get_the_same_answer(locked_api: Api) -> None:
+    client = locked_api.client(None)
+    unknown = _login(client, "whatever123", email="nobody@example.com").json()
+    wrong = _login(client, "whatever123").json()
+    assert unknown["detail"] == wrong["detail"]
+
+
+def test_a_revoked_or_expired_or_malformed_token_is_refused(locked_api: Api) -> None:
+    tokens = TokenService(locked_api.hub)
+    issued = tokens.create_personal("advanced@example.com", "short-lived")
+    client = locked_api.client(None, headers={"Authorization": f"Bearer {issued.text}"})
+    assert client.get("/auth/me").status_code == 200
+    tokens.revoke(issued.token.id, kind="personal")
+    revoked = client.get("/auth/me")
+    assert revoked.status_code == 401 and revoked.headers["WWW-Authenticate"].startswith("Bearer")
+    expired = tokens.create_personal("advanced@example.com", "gone", expires_in=timedelta(seconds=-1))
+    assert (
+        locked_api.client(None, headers={"Authorization": f"Bearer {expired.text}"})
+        .get("/auth/me")
+        .status_code
+        == 401
+    )
+    for bad in ("crmhub_", "garbage", issued.text[:-2] + "xx", "Basic abc"):
+        assert (
+            locked_api.client(None, headers={"Authorization": f"Bearer {bad}"}).get("/auth/me").status_code
+            == 401
+        )
+    assert locked_api.client(None, headers={"Authorization": "Basic YTpi"}).get("/auth/me").status_code == 401
+
+
+def test_a_trigger_token_is_not_a_personal_token(locked_api: Api) -> None:
+    from crmhub.sync.spec import JobSpec
+
+    from .conftest import ACCOUNTS_JOB
+
+    locked_api.jobs.connections.add("files", "csv", {"path": str(locked_api.hub.settings.resolved_home)}, {})
+    job = locked_api.jobs.create(JobSpec.model_validate(ACCOUNTS_JOB))
+    trigger = TokenService(locked_api.hub).create_trigger(job.id, "etl").text
+    assert (
+        locked_api.client(None, headers={"Authorization": f"Bearer {trigger}"}).get("/jobs").status_code
+        == 401
+    )
+
+
+def test_last_used_is_recorded_at_most_once_a_minute(locked_api: Api) -> None:
+    client = locked_api.client("viewer")
+    client.get("/auth/me")
+    with locked_api.hub.db.read() as session:
+        first = (
+            session.query(ApiToken).filter(ApiToken.name == "tests", ApiToken.user_id == 3).one().last_used_at
+        )
+    client.get("/auth/me")
+    with locked_api.hub.db.read() as session:
+        second = (
+            session.query(ApiToken).filter(ApiToken.name == "tests", ApiToken.user_id == 3).one().last_used_at
+        )
+    assert first is not None and first == second
+
+
+def test_a_deactivated_users_tokens_stop_working_and_the_last_admin_stays(locked_api: Api) -> None:
+    admin = locked_api.client("admin")
+    viewer_id = locked_api.client("viewer").get("/auth/me").json()["id"]
+    assert admin.patch(f"/users/{viewer_id}", json={"active": False}).status_code == 200
+    assert locked_api.client("viewer").get("/auth/me").status_code == 401
+    me = admin.get("/auth/me").json()["id"]
+    demoted = admin.patch(f"/users/{me}", json={"role": "viewer"})
+    assert demoted.status_code == 422 and "last active admin" in demoted.json()["detail"]
+
+
+def test_invalid_bodies_are_problem_json_naming_each_field(locked_api: Api) -> None:
+    response = locked_api.client("admin").post(
+        "/users", json={"email": "x@example.com", "role": "owner", "extra": 1}
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["type"] == "about:blank" and body["title"] == "Unprocessable Entity"
+    assert {e["field"] for e in body["errors"]} == {"role", "extra"}
+    assert "Traceback" not in response.text
+
+
+def test_lists_are_paged_with_next_links_and_bad_cursors_are_400(locked_api: Api) -> None:
+    admin = locked_api.client("admin")
+    first = admin.get("/users", params={"limit": 3}).json()
+    assert len(first["items"]) == 3 and first["next"].startswith("/api/v1/users?limit=3&cursor=")
+    second = admin.get(first["next"].removeprefix("/api/v1")).json()
+    assert [u["email"] for u in second["items"]] == ["viewer@example.com"] and second["next"] is None
+    assert admin.get("/users", params={"cursor": "not-ours"}).status_code == 400
+    assert admin.get("/runs", params={"cursor": "bm90LW91cnM"}).status_code == 400
+
+
+def test_a_bad_record_filter_says_where_it_is_wrong(locked_api: Api) -> None:
+    response = locked_api.client("viewer").get(
+        "/hub/object-types/account/records", params={"filter": "name = "}
+    )
+    assert response.status_code == 400
+    assert "line 1, column" in response.json()["detail"]
+    unknown = locked_api.client("viewer").get(
+        "/hub/object-types/account/records", params={"filter": "nope = 1"}
+    )
+    assert unknown.status_code == 400
