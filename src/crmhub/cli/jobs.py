@@ -22,6 +22,7 @@ from rich.table import Table
 from crmhub.cli._common import console, fail, open_hub, user_errors
 from crmhub.core.errors import ConfigError
 from crmhub.services.jobs import JobService
+from crmhub.services.notifications import Notifier
 from crmhub.store import runs as run_repo
 from crmhub.store.jobs import get_job
 from crmhub.sync.common import Progress as RunProgress
@@ -277,6 +278,10 @@ def run(
             run_row, outcome = JobService(hub).run(
                 name, full=full, dry_run=dry_run, queue=queue, on_progress=progress
             )
+        # The job's notification rules (webhook / e-mail) fire for runs started here too.
+        notifier = Notifier(hub)
+        notifier.run_finished(run_row.id)
+        notifier.close(timeout=30)
     finally:
         hub.close()
     print_outcome(run_row.id, outcome)

@@ -127,12 +127,14 @@ def _run_worker() -> RunWorker:
     with _state_lock:
         if _state.get("pid") != os.getpid():
             from crmhub.services.hub import HubService
+            from crmhub.services.notifications import Notifier
 
             settings = ExecutionSettings()
             hub = HubService.open()
             _state.update(
                 pid=os.getpid(),
                 hub=hub,
+                notifier=Notifier(hub),
                 worker=RunWorker(
                     hub, heartbeat_interval=settings.heartbeat_seconds, stale_after=settings.stale_after
                 ),
@@ -152,6 +154,9 @@ def _forget_parent_state(**_: Any) -> None:
 def execute_run_task(run_id: str) -> str:
     """Claim and execute one run; hand the job's next queued run to the queue when it ends."""
     result = _run_worker().work(run_id)
+    if result.outcome is not None:
+        # The job's notification rules (webhook / e-mail), delivered in the background.
+        _state["notifier"].run_finished(run_id)
     for next_id in result.next_runs:
         _publish(next_id)
     return result.claim
