@@ -6,7 +6,6 @@ commit) and commits. Configuration changes write an audit event.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -227,8 +226,3 @@ class HubService:
     def soft_delete(self, hub_ids: Sequence[str]) -> int:
         with self.db.begin() as session:
             return record_repo.soft_delete(session, hub_ids)
-
-
-def secret_key_mode(path: Path) -> int:
-    """The permission bits of the secret key file (for tests and `crmhub init` output)."""
-    return os.stat(path).st_mode & 0o777

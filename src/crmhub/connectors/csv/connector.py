@@ -35,6 +35,7 @@ from crmhub.connectors.base import (
 )
 from crmhub.connectors.csv.spec import CsvCredentials, CsvSettings
 from crmhub.connectors.errors import ConnectorFatalError
+from crmhub.connectors.filtering import Predicate, local_predicate
 from crmhub.connectors.usage import ApiUsage
 from crmhub.core.values import CoercionError, coercer_for, format_datetime
 
@@ -328,7 +329,7 @@ class CsvConnector:
                 if predicate is not None:
                     full = dict(zip(header, row, strict=True))
                     try:
-                        if predicate(full) is not True:
+                        if not predicate(full):
                             continue
                     except Exception as exc:
                         page.rejected.append(RejectedRow(start_line, remote_id, f"filter: {exc}"))
@@ -340,25 +341,19 @@ class CsvConnector:
             if page.records or page.rejected:
                 yield page
 
-    def _predicate(self, object_name: str, filter: Any) -> Any:
-        from crmhub.expr import compile_converter, compile_python, fields
+    def _predicate(self, object_name: str, filter: Any) -> Predicate:
+        from crmhub.expr import fields
 
         description = self.describe(object_name)
-        converters = {}
+        types = {}
         for name in fields(filter):
             info = description.field(name)
             if info is None:
                 raise ConnectorFatalError(
                     f"the filter names {name!r}, which is not a column of {object_name}"
                 )
-            converters[info.name] = compile_converter(info.value_type, None, field=info.name)
-        evaluate = compile_python(filter)
-
-        def predicate(row: dict[str, str]) -> Any:
-            typed = {k: (converters[k](v) if k in converters else v) for k, v in row.items()}
-            return evaluate(typed)
-
-        return predicate
+            types[info.name] = info.value_type
+        return local_predicate(filter, types)
 
     def preview(
         self, object_name: str, fields: Sequence[str], *, filter: Any = None, limit: int = 10

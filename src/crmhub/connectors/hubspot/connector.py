@@ -62,6 +62,7 @@ from crmhub.connectors.base import (
     WriteResult,
 )
 from crmhub.connectors.errors import ConnectorFatalError, RecordRejectedError
+from crmhub.connectors.filtering import local_predicate
 from crmhub.connectors.http import Action, ApiClient, ErrorTable, RetryPolicy
 from crmhub.connectors.hubspot.auth import HubSpotAuth
 from crmhub.connectors.hubspot.spec import SEARCH_PAGE_MAX, HubSpotCredentials, HubSpotSettings
@@ -453,7 +454,7 @@ class HubSpotConnector:
         self, name: str, fields: Sequence[str], filter: Any
     ) -> tuple[list[list[dict[str, Any]]], Callable[[dict[str, Any]], bool] | None, list[str]]:
         """(pushed filter groups, local predicate or None, paths read only for the predicate)."""
-        from crmhub.expr import ValueType, ast, compile_converter, compile_python, to_hubspot
+        from crmhub.expr import ValueType, ast, to_hubspot
         from crmhub.expr import fields as expr_fields
         from crmhub.expr.pushdown import conjuncts, to_nnf
 
@@ -476,13 +477,7 @@ class HubSpotConnector:
             return groups, None, []
         residual = local[0] if len(local) == 1 else ast.And(tuple(local))
         needed = expr_fields(residual)
-        converters = {path: compile_converter(schema[path], None, field=path) for path in needed}
-        evaluate = compile_python(residual)
-
-        def predicate(values: dict[str, Any]) -> bool:
-            typed = {k: (converters[k](v) if k in converters else v) for k, v in values.items()}
-            return evaluate(typed) is True
-
+        predicate = local_predicate(residual, {path: schema[path] for path in needed})
         return groups, predicate, sorted(set(needed) - set(fields))
 
     def read(

@@ -29,6 +29,7 @@ from crmhub.connectors.base import (
     WriteResult,
 )
 from crmhub.connectors.errors import ConnectorFatalError
+from crmhub.connectors.filtering import local_predicate
 from crmhub.connectors.http import Action, ApiClient, ErrorTable, RetryPolicy
 from crmhub.connectors.salesforce.auth import SalesforceAuth
 from crmhub.connectors.salesforce.spec import SalesforceCredentials, SalesforceSettings
@@ -312,23 +313,13 @@ class SalesforceConnector:
         """(pushed-down WHERE, local predicate or None)."""
         if filter is None:
             return None, None
-        from crmhub.expr import compile_converter, compile_python, fields, to_soql
+        from crmhub.expr import fields, to_soql
 
         schema = {path: self.resolve_path(object_name, path).value_type for path in fields(filter)}
         pushdown = to_soql(filter, schema=schema)  # type: ignore[arg-type]
         if pushdown.residual is None:
             return pushdown.pushed, None
-        converters = {
-            path: compile_converter(value_type, None, field=path)  # type: ignore[arg-type]
-            for path, value_type in schema.items()
-        }
-        evaluate = compile_python(pushdown.residual)
-
-        def predicate(values: dict[str, Any]) -> bool:
-            typed = {k: (converters[k](v) if k in converters else v) for k, v in values.items()}
-            return evaluate(typed) is True
-
-        return pushdown.pushed, predicate
+        return pushdown.pushed, local_predicate(pushdown.residual, schema)
 
     def read(
         self,
