@@ -359,6 +359,21 @@ def test_given_a_storm_of_429s_with_retry_after_when_read_then_every_record_arri
         assert s.connector.usage.as_dict()["retries"] == refused
 
 
+def test_given_page_bodies_cut_in_half_when_read_then_each_page_is_asked_again_and_every_record_arrives_once(
+    rig: Rig,
+) -> None:
+    needs(rig, Capability.INCREMENTAL, why="files have no HTTP bodies")
+    n = rig.names
+    page_size = max(rig.min_page, 100)
+    with rig.open(size=1000) as s:
+        s.connector.describe(n.object)
+        s.faults(FaultConfig(malformed_rate=0.3, seed=7))
+        records, _ = read_all(s.connector.read(n.object, [n.name], page_size=page_size))
+        assert s.injected("malformed") > 0
+        assert sorted(r.id for r in records) == sorted(s.ids())
+        assert _ordered(rig, records)
+
+
 def test_given_tokens_that_expire_between_pages_when_read_then_the_token_is_refreshed_and_no_page_is_lost(
     rig: Rig,
 ) -> None:

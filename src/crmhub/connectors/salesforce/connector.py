@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
+import orjson
 
 from crmhub.connectors.base import (
     REMOTE_ID,
@@ -79,6 +81,35 @@ def _usage_hook(response: httpx.Response, usage: ApiUsage) -> None:
     if info and (match := _LIMIT_INFO.search(info)):
         usage.reported["daily_used"] = int(match.group(1))
         usage.reported["daily_limit"] = int(match.group(2))
+
+
+_UNKNOWN = "\x00unknown"
+_NEXT_URL = re.compile(rb'"nextRecordsUrl"\s*:\s*"([^"\\]+)"')
+_DONE = re.compile(rb'"done"\s*:\s*(true|false)')
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """A query page as it came off the wire, with the next page's URL peeked from its head."""
+
+    url: str
+    params: dict[str, str] | None
+    what: str
+    page_no: int
+    content: bytes
+    peeked: str | None
+
+
+def _peek_next_url(content: bytes) -> str | None:
+    """The ``nextRecordsUrl`` in the head of a query page (``None`` when done), or ``_UNKNOWN``."""
+    head = content[: content.find(b'"records"')] if b'"records"' in content[:4096] else b""
+    done = _DONE.search(head)
+    if done is None:
+        return _UNKNOWN
+    if done.group(1) == b"true":
+        return None
+    found = _NEXT_URL.search(head)
+    return found.group(1).decode() if found else _UNKNOWN
 
 
 def _modstamp(stamp: str) -> str:
@@ -364,56 +395,98 @@ class SalesforceConnector:
         headers = {"Sforce-Query-Options": f"batchSize={size}"}
         endpoint = "queryAll" if include_deleted else "query"
         wanted = [*fields, *extra]
-        simple = [p for p in wanted if "." not in p]
         dotted = [(p, p.split(".")) for p in wanted if "." in p]
+        # A SOQL record holds every selected field, so its parsed dict becomes the record's values
+        # in place: drop what was not asked for (attributes, relationship objects, the Id and
+        # modstamp every query selects) and add the dot paths. Its size then proves that nothing is
+        # missing; a record of any other shape takes the field-by-field path.
+        wanted_set = set(wanted)
+        drop = [k for k in ("attributes", "Id", modstamp_field, "IsDeleted") if k and k not in wanted_set]
+        drop += sorted({parts[0] for _, parts in dotted} - wanted_set)
+        n_wanted = len(wanted_set)
+
+        def fetch(url: str, params: dict[str, str] | None, page_no: int) -> Iterator[_Fetched]:
+            # Runs ahead in a helper thread. It only peeks at the head of each body for the next
+            # page's URL (Salesforce puts totalSize, done and nextRecordsUrl before the records), so
+            # the next request is on its way while this page is parsed and converted.
+            next_url: str | None = url
+            while next_url is not None:
+                page_no += 1
+                what = f"query {object_name} page {page_no}"
+                response = self.api.request("GET", next_url, params=params, headers=headers, what=what)
+                peeked = _peek_next_url(response.content)
+                yield _Fetched(next_url, params, what, page_no, response.content, peeked)
+                if peeked is _UNKNOWN:
+                    return  # the consumer parses the body and starts over from what it says
+                next_url, params = peeked, None
+
+        def parsed(item: _Fetched) -> dict[str, Any]:
+            try:
+                body = orjson.loads(item.content) if item.content else None
+            except orjson.JSONDecodeError:
+                # The same recovery as every other read: ask again (with back-off) until it parses.
+                body = self.api.request_json(
+                    "GET", item.url, params=item.params, headers=headers, what=item.what
+                )
+            if not isinstance(body, dict):
+                raise ConnectorFatalError(f"{item.what}: the answer is not a query result", code="MALFORMED")
+            return body
 
         def bodies() -> Iterator[dict[str, Any]]:
-            # Runs ahead in a helper thread: the next page is on its way while this one is converted.
-            url: str | None = f"{self.base}/{endpoint}"
-            params: dict[str, str] | None = {"q": soql}
-            page_no = 0
-            while url is not None:
-                page_no += 1
-                body = self.api.request_json(
-                    "GET", url, params=params, headers=headers, what=f"query {object_name} page {page_no}"
-                )
-                params = None
-                yield body
-                url = None if body.get("done", True) else body.get("nextRecordsUrl")
+            start: tuple[str, dict[str, str] | None, int] | None = (f"{self.base}/{endpoint}", {"q": soql}, 0)
+            while start is not None:
+                fetched = prefetch(fetch(*start), depth=2)
+                start = None
+                try:
+                    for item in fetched:
+                        body = parsed(item)
+                        actual = None if body.get("done", True) else body.get("nextRecordsUrl")
+                        yield body
+                        if actual != item.peeked:
+                            # The peek was wrong or inconclusive: follow what the parsed body says.
+                            start = (actual, None, item.page_no) if actual else None
+                            break
+                finally:
+                    fetched.close()
 
         ordinal = 0
-        pages = prefetch(bodies(), depth=2)
+        pages = bodies()
         try:
             for body in pages:
                 page = Page([], total=body.get("totalSize"))
                 for raw in body.get("records", []):
                     ordinal += 1
                     get = raw.get
-                    values = {p: get(p) for p in simple}
+                    record_id = raw["Id"]
+                    stamp = get(modstamp_field) if modstamp_field else None
+                    deleted = bool(get("IsDeleted")) if include_deleted else False
                     for path, parts in dotted:
                         node: Any = raw
                         for part in parts:
                             node = node.get(part) if isinstance(node, dict) else None
-                        values[path] = node
-                    stamp = get(modstamp_field) if modstamp_field else None
+                        raw[path] = node
+                    values = raw
+                    for key in drop:
+                        values.pop(key, None)
+                    if len(values) != n_wanted:
+                        values = {p: get(p) for p in wanted}
                     try:
                         modstamp = _modstamp(stamp) if stamp else None
                     except CoercionError as exc:
                         page.rejected.append(
-                            RejectedRow(ordinal, get("Id"), f"{modstamp_field} {exc}", str(stamp))
+                            RejectedRow(ordinal, record_id, f"{modstamp_field} {exc}", str(stamp))
                         )
                         continue
-                    deleted = bool(get("IsDeleted")) if include_deleted else False
                     if predicate is not None and not deleted:
                         try:
                             if not predicate(values):
                                 continue
                         except CrmHubError as exc:
-                            page.rejected.append(RejectedRow(ordinal, get("Id"), f"filter: {exc}"))
+                            page.rejected.append(RejectedRow(ordinal, record_id, f"filter: {exc}"))
                             continue
                     for name in extra:
                         values.pop(name, None)
-                    page.records.append(RemoteRecord(raw["Id"], modstamp, values, deleted, ordinal))
+                    page.records.append(RemoteRecord(record_id, modstamp, values, deleted, ordinal))
                 yield page
                 if limit is not None and ordinal >= limit:
                     return

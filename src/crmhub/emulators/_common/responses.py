@@ -44,9 +44,14 @@ def correlation_id() -> str:
 
 
 _DAYS: dict[int, str] = {}
+# Pages format three datetimes per record: a cached day, then "HH:MM:SS" and ".mmm" from tables
+# (86,400 + 1,000 short strings), so a timestamp costs two divmods and one concatenation.
+_CLOCK = [f"T{h:02d}:{m:02d}:{s:02d}." for h in range(24) for m in range(60) for s in range(60)]
+_MILLIS = [f"{ms:03d}" for ms in range(1000)]
 
 
-def _day(day: int) -> str:
+def iso_day(day: int) -> str:
+    """Days since the epoch as ``2024-01-31`` (cached: pages format many dates of few days)."""
     text = _DAYS.get(day)
     if text is None:
         if len(_DAYS) > 200_000:
@@ -55,22 +60,15 @@ def _day(day: int) -> str:
     return text
 
 
-def _clock_time(ms: int) -> tuple[str, int, int, int, int]:
-    # Pages format three datetimes per record; splitting off the (cached) day keeps this cheap.
-    day, rest = divmod(ms, 86_400_000)
-    seconds, millis = divmod(rest, 1000)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    return _day(day), hours, minutes, seconds, millis
-
-
 def iso_ms(ms: int) -> str:
     """Epoch ms as ``2024-01-31T10:00:00.000Z``."""
-    day, h, m, s, milli = _clock_time(ms)
-    return f"{day}T{h:02d}:{m:02d}:{s:02d}.{milli:03d}Z"
+    day, rest = divmod(ms, 86_400_000)
+    seconds, millis = divmod(rest, 1000)
+    return (_DAYS.get(day) or iso_day(day)) + _CLOCK[seconds] + _MILLIS[millis] + "Z"
 
 
 def sf_datetime(ms: int) -> str:
     """Epoch ms as Salesforce's ``2024-01-31T10:00:00.000+0000``."""
-    day, h, m, s, milli = _clock_time(ms)
-    return f"{day}T{h:02d}:{m:02d}:{s:02d}.{milli:03d}+0000"
+    day, rest = divmod(ms, 86_400_000)
+    seconds, millis = divmod(rest, 1000)
+    return (_DAYS.get(day) or iso_day(day)) + _CLOCK[seconds] + _MILLIS[millis] + "+0000"

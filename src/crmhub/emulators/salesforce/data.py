@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
 from crmhub.emulators._common.fakedata import CITIES, CompanyNamer, mix, multi_pick, slug, vocabulary
+from crmhub.emulators._common.responses import iso_day
 from crmhub.emulators.salesforce.ids import make_id
 from crmhub.emulators.salesforce.schema import ACCOUNT_TYPES, INDUSTRIES, PARTNER_STATUSES, PRODUCTS
 
@@ -28,7 +28,7 @@ def hub_id_row(value: str) -> int | None:
 
 
 def _iso_date(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).date().isoformat()
+    return iso_day(ms // DAY_MS)
 
 
 def user_deriver(seed: int, *, admin_username: str, stamp: Callable[[int], int]) -> Callable[[int], Record]:
@@ -71,6 +71,7 @@ def account_deriver(
     salt = mix(seed * 1_000_003 + 1)
     user_ids = [make_id("005", u) for u in range(max(users, 1))]
     n_users = len(user_ids)
+    products = [multi_pick(PRODUCTS, bits) for bits in range(64)]
 
     def derive(row: int) -> Record:
         h = mix(salt + row)
@@ -98,7 +99,7 @@ def account_deriver(
             "Description": None,
             "OwnerId": owner,
             "Partner_Status__c": PARTNER_STATUSES[status_pick] if status_pick < 3 else None,
-            "Products__c": multi_pick(PRODUCTS, (h >> 24) & 63) if (h >> 30) % 3 else None,
+            "Products__c": products[(h >> 24) & 63] if (h >> 30) % 3 else None,
             "Hub_ID__c": hub_id(row) if (h >> 32) % 5 else None,
             "Customer_Since__c": _iso_date(created) if account_type.startswith("Customer") else None,
             "CreatedDate": created,

@@ -223,6 +223,7 @@ class SalesforceEmulator(EmulatorBase):
         self.admin_id = make_id("005", 0)
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self._cursor_serial = 0
+        self._parsed_ids: dict[str, tuple[str, int]] = {}
         self._full_projectors: dict[tuple[str, str], Callable[[Record], dict[str, Any]]] = {}
 
     # -- resolver for the SOQL compiler ------------------------------------------------------------
@@ -244,7 +245,14 @@ class SalesforceEmulator(EmulatorBase):
 
     def by_id(self, record_id: str) -> Record | None:
         """The live record with that id (any object type), or ``None``."""
-        parsed = parse_id(record_id) if isinstance(record_id, str) else None
+        # Relationship fields (Owner.Name) look the same few ids up once per record of a page.
+        parsed = self._parsed_ids.get(record_id)
+        if parsed is None:
+            parsed = parse_id(record_id) if isinstance(record_id, str) else None
+            if parsed is not None:
+                if len(self._parsed_ids) >= 4096:
+                    self._parsed_ids.clear()
+                self._parsed_ids[record_id] = parsed
         if parsed is None:
             return None
         obj = BY_PREFIX.get(parsed[0])

@@ -59,9 +59,7 @@ def parse_id(value: str) -> tuple[str, int] | None:
     """(key prefix, row) of an emulator id (15 or 18 characters), or ``None`` if it is not one."""
     if len(value) not in (15, 18) or value[3:6] != POD:
         return None
-    if len(value) == 18 and to_18(value[:15]) != value:
-        # A wrong suffix is tolerated by Salesforce only if the 15-char part is right; be as lenient.
-        pass
+    # The 3-character suffix is not checked: Salesforce goes by the 15-character part as well.
     number = 0
     for char in value[6:15]:
         digit = _B62_INDEX.get(char)
