@@ -7,6 +7,7 @@ target, the source and the raw value — the rest of the record still maps.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,8 +38,17 @@ class _Compiled:
     convert: Callable[[Any], Any]
 
 
-def _canonical(convert: Callable[[Any], Any], type_name: str) -> Callable[[Any], Any]:
+#: A UTC datetime with milliseconds whose day exists in every month (checked apart: day ≤ 28).
+_UTC_MILLIS = re.compile(
+    r"\d{4}-(?:0[1-9]|1[0-2])-[0-2]\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}(?:\+0000|Z)\Z"
+)
+
+
+def _canonical(convert: Callable[[Any], Any], type_name: str, *, iso: bool = False) -> Callable[[Any], Any]:
     """``convert`` followed by the store's canonical form; only dates and datetimes need work.
+
+    ``iso`` says the source format is ISO 8601 (the default), which allows a fast path for the
+    exact UTC shape CRMs send.
 
     The converters return the documented Python types (text → str, number → int/float, boolean →
     bool, multi_text → list[str], date → date, datetime → aware datetime), so the other types are
@@ -52,12 +62,28 @@ def _canonical(convert: Callable[[Any], Any], type_name: str) -> Callable[[Any],
 
         return to_date
     if type_name == "datetime":
+        if not iso:
 
-        def to_datetime(value: Any) -> Any:
+            def to_datetime(value: Any) -> Any:
+                result = convert(value)
+                return None if result is None else format_datetime(result)
+
+            return to_datetime
+
+        def iso_to_datetime(value: Any) -> Any:
+            # CRMs send UTC with milliseconds (Salesforce ``…T10:00:00.000+0000``, HubSpot
+            # ``…T10:00:00.000Z``): when the shape is exactly that, the canonical text is a slice.
+            if (
+                value.__class__ is str
+                and (len(value) == 28 and value[23:] == "+0000" or len(value) == 24 and value[23] == "Z")
+                and value[8:10] <= "28"
+                and _UTC_MILLIS.match(value)
+            ):
+                return value[:23] + "000Z"
             result = convert(value)
             return None if result is None else format_datetime(result)
 
-        return to_datetime
+        return iso_to_datetime
     return convert
 
 
@@ -127,7 +153,7 @@ class Transformer:
             except ValueConversionError as exc:
                 raise ExpressionError(f"mapping row → {row.target}: constant {exc.message}") from None
             if canonical:
-                convert = _canonical(convert, target_type.value)
+                convert = _canonical(convert, target_type.value, iso=row.source_format in (None, "", "iso"))
             compiled.append(_Compiled(row.target, row.describe_source(), getter, convert))
         fields = [
             (c.target, row.source, c.convert)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmhub.core.errors import ValidationError
-from crmhub.store.models import Link
+from crmhub.store.models import Link, Record
 
 
 def create_link(
@@ -145,3 +146,142 @@ def insert_links(session: Session, rows: Sequence[dict[str, Any]]) -> None:
             for r in rows
         ],
     )
+
+
+# -- what a sync needs, batch by batch ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """The columns a sync reads of a link (no ORM object: a batch reads thousands)."""
+
+    id: int
+    hub_id: str
+    remote_id: str
+    last_received_hash: str | None
+    last_sent_hash: str | None
+
+
+def _chunks(values: Sequence[Any], size: int = 2000) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def link_states_by_remote(
+    session: Session, *, connection_id: int, remote_object: str, remote_ids: Sequence[str]
+) -> dict[str, LinkState]:
+    """remote id → link state, for one batch of remote ids of one remote object."""
+    found: dict[str, LinkState] = {}
+    for chunk in _chunks(list(remote_ids)):
+        for row in session.execute(
+            select(Link.id, Link.hub_id, Link.remote_id, Link.last_received_hash, Link.last_sent_hash).where(
+                Link.connection_id == connection_id,
+                Link.remote_object == remote_object,
+                Link.remote_id.in_(chunk),
+            )
+        ):
+            found[row[2]] = LinkState(*row)
+    return found
+
+
+def link_states_by_hub(
+    session: Session, *, connection_id: int, remote_object: str, hub_ids: Sequence[str]
+) -> dict[str, LinkState]:
+    """hub id → link state, for one batch of hub records and one remote object."""
+    found: dict[str, LinkState] = {}
+    for chunk in _chunks(list(hub_ids)):
+        for row in session.execute(
+            select(Link.id, Link.hub_id, Link.remote_id, Link.last_received_hash, Link.last_sent_hash).where(
+                Link.connection_id == connection_id,
+                Link.remote_object == remote_object,
+                Link.hub_id.in_(chunk),
+            )
+        ):
+            found[row[1]] = LinkState(*row)
+    return found
+
+
+def hub_ids_of_remote(session: Session, *, connection_id: int, remote_ids: Sequence[str]) -> dict[str, str]:
+    """remote id → hub id over every remote object of a connection (resolving references)."""
+    found: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(remote_ids))):
+        stmt = select(Link.remote_id, Link.hub_id).where(
+            Link.connection_id == connection_id, Link.remote_id.in_(chunk)
+        )
+        found.update((remote_id, hub_id) for remote_id, hub_id in session.execute(stmt))
+    return found
+
+
+def mark_received(
+    session: Session, items: Sequence[tuple[int, str | None]], *, now: datetime, seen: bool
+) -> None:
+    """Record what was received over existing links: (link id, hash) pairs; ``seen`` for full syncs."""
+    if items:
+        extra = {"last_seen_at": now} if seen else {}
+        session.execute(
+            update(Link),
+            [
+                {"id": lid, "last_received_hash": digest, "last_received_at": now, **extra}
+                for lid, digest in items
+            ],
+        )
+
+
+def mark_sent(session: Session, items: Sequence[tuple[int, str]], *, now: datetime) -> None:
+    """Record what was sent over existing links: (link id, hash) pairs."""
+    if items:
+        session.execute(
+            update(Link),
+            [{"id": lid, "last_sent_hash": digest, "last_sent_at": now} for lid, digest in items],
+        )
+
+
+def mark_seen(session: Session, link_ids: Sequence[int], *, now: datetime) -> None:
+    """A full sync saw these links' remote records (unchanged ones included)."""
+    for chunk in _chunks(list(link_ids), 5000):
+        session.execute(update(Link).where(Link.id.in_(chunk)).values(last_seen_at=now))
+
+
+def forget_received(session: Session, link_ids: Sequence[int]) -> None:
+    """Clear the received hash, so the remote record is loaded again the next time it is read."""
+    for chunk in _chunks(list(link_ids)):
+        session.execute(update(Link).where(Link.id.in_(chunk)).values(last_received_hash=None))
+
+
+def delete_links(session: Session, link_ids: Sequence[int]) -> int:
+    """Remove links by id; returns how many."""
+    removed = 0
+    for chunk in _chunks(list(link_ids)):
+        removed += int(session.execute(delete(Link).where(Link.id.in_(chunk))).rowcount or 0)  # type: ignore[attr-defined]
+    return removed
+
+
+def unseen_since(
+    session: Session, *, connection_id: int, remote_object: str, since: datetime
+) -> list[tuple[int, str]]:
+    """(link id, hub id) of links of live hub records whose remote record no full sync saw since ``since``."""
+    stmt = (
+        select(Link.id, Link.hub_id)
+        .where(
+            Link.connection_id == connection_id,
+            Link.remote_object == remote_object,
+            or_(Link.last_seen_at.is_(None), Link.last_seen_at < since),
+        )
+        .join(Record, and_(Record.hub_id == Link.hub_id, Record.deleted_at.is_(None)))
+    )
+    return [(int(lid), str(hub_id)) for lid, hub_id in session.execute(stmt)]
+
+
+def remote_ids_of_hub(
+    session: Session, *, connection_id: int, hub_ids: Sequence[str], remote_object: str | None = None
+) -> dict[str, str]:
+    """hub id → remote id on a connection (of one remote object when given): e.g. a contact's parent."""
+    found: dict[str, str] = {}
+    for chunk in _chunks(list(hub_ids)):
+        stmt = select(Link.hub_id, Link.remote_id).where(
+            Link.connection_id == connection_id, Link.hub_id.in_(chunk)
+        )
+        if remote_object:
+            stmt = stmt.where(Link.remote_object == remote_object)
+        found.update((hub_id, remote_id) for hub_id, remote_id in session.execute(stmt))
+    return found

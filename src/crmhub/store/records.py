@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.core.clock import utcnow
@@ -549,3 +549,26 @@ def stamp_of(record: Record, attribute: str) -> dict[str, Any] | None:
         return None
     source_time, job, run = entry
     return {"source_time": source_time, "job": job, "run": run}
+
+
+def changed_page(
+    session: Session,
+    schema: TypeSchema,
+    *,
+    after: str | None,
+    limit: int,
+    since: datetime | None = None,
+    also: Sequence[str] = (),
+    where: Any = None,
+) -> list[Record]:
+    """Live records in hub id order after ``after``: those updated since ``since`` (all when None)
+    plus the hub ids in ``also``; ``where`` is an extra SQL condition (a compiled expression filter)."""
+    stmt = select(Record).where(Record.object_type_id == schema.id, Record.deleted_at.is_(None))
+    if after:
+        stmt = stmt.where(Record.hub_id > after)
+    if since is not None:
+        changed = Record.updated_at >= since
+        stmt = stmt.where(or_(changed, Record.hub_id.in_(list(also))) if also else changed)
+    if where is not None:
+        stmt = stmt.where(where)
+    return list(session.scalars(stmt.order_by(Record.hub_id).limit(limit)))

@@ -53,7 +53,8 @@ class SnapshotWriter:
 
     def write(self, lines: list[dict[str, Any]]) -> None:
         if lines:
-            self._queue.put(b"".join(orjson.dumps(line, default=str) + b"\n" for line in lines))
+            dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+            self._queue.put(b"".join([dumps(line, default=str, option=option) for line in lines]))
             self.records += len(lines)
 
     def close(self) -> int:

@@ -14,7 +14,6 @@ import gc
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.connectors.base import REMOTE_ID, Capability, Page, RemoteRecord
@@ -27,7 +26,7 @@ from crmhub.mapping.transform import Transformer
 from crmhub.store import links as link_repo
 from crmhub.store import records as record_repo
 from crmhub.store import runs as run_repo
-from crmhub.store.models import Job, Link, Record, Run
+from crmhub.store.models import Job, Run
 from crmhub.store.records import Outcome, Stamp
 from crmhub.store.schema import load_schema
 from crmhub.sync.common import Counts, Progress, SnapshotWriter, fingerprint, record_hash
@@ -198,7 +197,7 @@ class InboundRun:
         ctx, counts, spec = self.ctx, self.counts, self.spec
         live = [r for r in records if not r.deleted]
         deleted = [r for r in records if r.deleted]
-        links = link_repo.find_links_by_remote(
+        links = link_repo.link_states_by_remote(
             session,
             connection_id=ctx.connection_id,
             remote_object=spec.remote_object,
@@ -245,7 +244,8 @@ class InboundRun:
                 # Not remembered as received: the record is loaded again once its parent is linked.
                 by_hub = [(r, "" if id(row) in pending else d, row) for r, d, row in by_hub]
                 by_key = [(r, "" if id(row) in pending else d, row) for r, d, row in by_key]
-        received: list[tuple[RemoteRecord, str, str, bool]] = []  # record, digest, hub_id, new link
+        # record, digest, hub id, whether a link is to be made, whether the hub record is new
+        received: list[tuple[RemoteRecord, str, str, bool, bool]] = []
         for items, match in ((by_hub, "hub_id"), (by_key, "key")):
             if not items:
                 continue
@@ -282,28 +282,17 @@ class InboundRun:
                     continue
                 setattr(counts, status.value, getattr(counts, status.value) + 1)
                 assert outcome.hub_id is not None
-                received.append((record, digest, outcome.hub_id, match == "key"))
+                received.append((record, digest, outcome.hub_id, match == "key", status is Outcome.CREATED))
 
         # Links: refresh existing ones, create new ones (a hub record can be linked once per remote object).
-        refreshed = [(links[r.id].id, d) for r, d, _h, new in received if not new]
-        if refreshed:
-            session.execute(
-                update(Link),
-                [
-                    {
-                        "id": lid,
-                        "last_received_hash": d,
-                        "last_received_at": now,
-                        **({"last_seen_at": now} if full else {}),
-                    }
-                    for lid, d in refreshed
-                ],
-            )
-        fresh_links = [(r, d, h) for r, d, h, new in received if new]
+        link_repo.mark_received(
+            session, [(links[r.id].id, d) for r, d, _h, new, _c in received if not new], now=now, seen=full
+        )
+        fresh_links = [(r, d, h, created) for r, d, h, new, created in received if new]
         if fresh_links:
             self._create_links(session, fresh_links, ledger, now=now, full=full, write_backs=write_backs)
         if full and seen_links:
-            session.execute(update(Link).where(Link.id.in_(seen_links)).values(last_seen_at=now))
+            link_repo.mark_seen(session, seen_links, now=now)
         if deleted:
             self._deleted(session, [links[r.id] for r in deleted if r.id in links])
 
@@ -317,18 +306,9 @@ class InboundRun:
         pending: set[int] = set()
         if not wanted:
             return pending
-        found: dict[str, str] = {}
-        ids = sorted(wanted)
-        for start in range(0, len(ids), 2000):
-            chunk = ids[start : start + 2000]
-            found.update(
-                (remote_id, hub_id)
-                for remote_id, hub_id in session.execute(
-                    select(Link.remote_id, Link.hub_id).where(
-                        Link.connection_id == self.ctx.connection_id, Link.remote_id.in_(chunk)
-                    )
-                )
-            )
+        found = link_repo.hub_ids_of_remote(
+            session, connection_id=self.ctx.connection_id, remote_ids=list(wanted)
+        )
         for row in rows:
             for target in self.fk_targets:
                 value = row.get(target)
@@ -343,7 +323,7 @@ class InboundRun:
     def _create_links(
         self,
         session: Session,
-        items: list[tuple[RemoteRecord, str, str]],
+        items: list[tuple[RemoteRecord, str, str, bool]],
         ledger: list[dict[str, Any]],
         *,
         now: datetime,
@@ -351,20 +331,19 @@ class InboundRun:
         write_backs: list[tuple[str, str]],
     ) -> None:
         ctx, spec = self.ctx, self.spec
-        hub_ids = [h for _, _, h in items]
+        # A hub record this batch created has no links yet; one it matched by key may have one.
         taken = {
-            hub_id: remote_id
-            for hub_id, remote_id in session.execute(
-                select(Link.hub_id, Link.remote_id).where(
-                    Link.connection_id == ctx.connection_id,
-                    Link.remote_object == spec.remote_object,
-                    Link.hub_id.in_(hub_ids),
-                )
-            )
+            hub_id: state.remote_id
+            for hub_id, state in link_repo.link_states_by_hub(
+                session,
+                connection_id=ctx.connection_id,
+                remote_object=spec.remote_object,
+                hub_ids=[h for _, _, h, created in items if not created],
+            ).items()
         }
         rows = []
         claimed: set[str] = set()
-        for record, digest, hub_id in items:
+        for record, digest, hub_id, _created in items:
             other = taken.get(hub_id)
             if other is not None or hub_id in claimed:
                 ledger.append(
@@ -397,55 +376,34 @@ class InboundRun:
         if rows:
             link_repo.insert_links(session, rows)
 
-    def _deleted(self, session: Session, links: list[Link]) -> None:
+    def _deleted(self, session: Session, links: list[link_repo.LinkState]) -> None:
         """Records the source reports deleted: apply the job's delete policy."""
         policy = self.settings.delete_policy
         if not links or policy == "keep":
             return
-        hub_ids = [link.hub_id for link in links]
         if policy == "soft_delete":
-            self.counts.deleted += record_repo.soft_delete(session, hub_ids)
+            self.counts.deleted += record_repo.soft_delete(session, [link.hub_id for link in links])
             # Forget what was received, so a record that comes back is loaded (and revived) again.
-            session.execute(
-                update(Link).where(Link.id.in_([lk.id for lk in links])).values(last_received_hash=None)
-            )
+            link_repo.forget_received(session, [link.id for link in links])
         else:  # unlink
-            for link in links:
-                session.delete(link)
-            self.counts.deleted += len(links)
+            self.counts.deleted += link_repo.delete_links(session, [link.id for link in links])
 
     def _reconcile_deletes(self, full_started: datetime, cursor: Cursor) -> None:
         """After a full sync: linked records the sync did not see were deleted at the source."""
         ctx, spec, policy = self.ctx, self.spec, self.settings.delete_policy
         with ctx.db.begin() as session:
-            stale = (
-                select(Link.id, Link.hub_id)
-                .where(
-                    Link.connection_id == ctx.connection_id,
-                    Link.remote_object == spec.remote_object,
-                    or_(Link.last_seen_at.is_(None), Link.last_seen_at < full_started),
-                )
-                .join(Record, and_(Record.hub_id == Link.hub_id, Record.deleted_at.is_(None)))
+            rows = link_repo.unseen_since(
+                session, connection_id=ctx.connection_id, remote_object=spec.remote_object, since=full_started
             )
-            rows = list(session.execute(stale))
             if rows and policy != "keep":
-                ids = [r.hub_id for r in rows]
+                link_ids = [lid for lid, _ in rows]
                 if policy == "soft_delete":
-                    link_ids = [r.id for r in rows]
+                    ids = [hub_id for _, hub_id in rows]
                     for start in range(0, len(ids), 2000):
                         self.counts.deleted += record_repo.soft_delete(session, ids[start : start + 2000])
-                        session.execute(
-                            update(Link)
-                            .where(Link.id.in_(link_ids[start : start + 2000]))
-                            .values(last_received_hash=None)
-                        )
+                    link_repo.forget_received(session, link_ids)
                 else:
-                    link_ids = [r.id for r in rows]
-                    for start in range(0, len(link_ids), 2000):
-                        session.execute(
-                            Link.__table__.delete().where(Link.id.in_(link_ids[start : start + 2000]))
-                        )
-                    self.counts.deleted += len(link_ids)
+                    self.counts.deleted += link_repo.delete_links(session, link_ids)
             run_repo.add_event(
                 session,
                 ctx.run_id,

@@ -14,7 +14,6 @@ import gc
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.connectors.base import REMOTE_ID
@@ -24,7 +23,7 @@ from crmhub.mapping.transform import Transformer
 from crmhub.store import links as link_repo
 from crmhub.store import records as record_repo
 from crmhub.store import runs as run_repo
-from crmhub.store.models import Job, Link, Record, Run
+from crmhub.store.models import Job, Record, Run
 from crmhub.store.records import Stamp
 from crmhub.store.schema import load_schema
 from crmhub.sync.common import Counts, Progress, SnapshotWriter, fingerprint, record_hash
@@ -115,22 +114,23 @@ class OutboundRun:
         return self.counts
 
     def _select(self, after: str | None) -> list[Record]:
-        stmt = select(Record).where(Record.object_type_id == self.schema.id, Record.deleted_at.is_(None))
-        if after:
-            stmt = stmt.where(Record.hub_id > after)
-        if self.since is not None:
-            changed = Record.updated_at >= self.since
-            stmt = stmt.where(or_(changed, Record.hub_id.in_(self.retry)) if self.retry else changed)
-        with self.ctx.db.read() as session:
-            if self.filter is not None:
-                from crmhub.store.expr_sql import compile_sql
+        where = None
+        if self.filter is not None:
+            from crmhub.store.expr_sql import compile_sql
 
-                stmt = stmt.where(
-                    compile_sql(
-                        self.filter, Record.values, dialect_name=self.ctx.db.dialect, schema=self.schema.types
-                    )
-                )
-            return list(session.scalars(stmt.order_by(Record.hub_id).limit(self.settings.batch_size)))
+            where = compile_sql(
+                self.filter, Record.values, dialect_name=self.ctx.db.dialect, schema=self.schema.types
+            )
+        with self.ctx.db.read() as session:
+            return record_repo.changed_page(
+                session,
+                self.schema,
+                after=after,
+                limit=self.settings.batch_size,
+                since=self.since,
+                also=sorted(self.retry) if self.retry else (),
+                where=where,
+            )
 
     def _payload(self, record: Record) -> tuple[dict[str, Any], list[Any]]:
         values = record.values
@@ -153,16 +153,12 @@ class OutboundRun:
         now = utcnow()
         ledger: list[dict[str, Any]] = []
         with ctx.db.read() as session:
-            links = {
-                link.hub_id: link
-                for link in session.scalars(
-                    select(Link).where(
-                        Link.connection_id == ctx.connection_id,
-                        Link.remote_object == spec.remote_object,
-                        Link.hub_id.in_([r.hub_id for r in records]),
-                    )
-                )
-            }
+            links = link_repo.link_states_by_hub(
+                session,
+                connection_id=ctx.connection_id,
+                remote_object=spec.remote_object,
+                hub_ids=[r.hub_id for r in records],
+            )
             parents = self._parents(session, records)
         to_update: list[tuple[Record, dict[str, Any], str]] = []
         to_create: list[tuple[Record, dict[str, Any], str]] = []
@@ -306,26 +302,21 @@ class OutboundRun:
         self,
         session: Session,
         sent: list[tuple[Record, str, str, bool]],
-        links: dict[str, Link],
+        links: dict[str, link_repo.LinkState],
         now: datetime,
     ) -> None:
         ctx, spec = self.ctx, self.spec
-        updates = [
-            {"id": links[r.hub_id].id, "last_sent_hash": d, "last_sent_at": now}
-            for r, _rid, d, _c in sent
-            if r.hub_id in links
-        ]
-        if updates:
-            session.execute(update(Link), updates)
+        link_repo.mark_sent(
+            session, [(links[r.hub_id].id, d) for r, _rid, d, _c in sent if r.hub_id in links], now=now
+        )
         new = [(r, rid, d) for r, rid, d, _c in sent if r.hub_id not in links]
         if new:
             existing_remote = set(
-                session.scalars(
-                    select(Link.remote_id).where(
-                        Link.connection_id == ctx.connection_id,
-                        Link.remote_object == spec.remote_object,
-                        Link.remote_id.in_([rid for _, rid, _ in new]),
-                    )
+                link_repo.link_states_by_remote(
+                    session,
+                    connection_id=ctx.connection_id,
+                    remote_object=spec.remote_object,
+                    remote_ids=[rid for _, rid, _ in new],
                 )
             )
             link_repo.insert_links(
@@ -363,12 +354,12 @@ class OutboundRun:
         parent_ids = {r.values.get(spec.parent_link) for r in records} - {None}
         if not parent_ids:
             return {}
-        stmt = select(Link.hub_id, Link.remote_id).where(
-            Link.connection_id == self.ctx.connection_id, Link.hub_id.in_(list(parent_ids))
+        return link_repo.remote_ids_of_hub(
+            session,
+            connection_id=self.ctx.connection_id,
+            hub_ids=sorted(parent_ids),
+            remote_object=spec.parent_object or None,
         )
-        if spec.parent_object:
-            stmt = stmt.where(Link.remote_object == spec.parent_object)
-        return dict(session.execute(stmt).tuples().all())
 
 
 def _remote_type(row: Any, hub_types: dict[str, str]) -> str:
