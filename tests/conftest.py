@@ -81,7 +81,8 @@ def hub(database_url: str, tmp_path):  # type: ignore[no-untyped-def]
     from crmhub.services.hub import HubService
     from crmhub.store.database import Database
 
-    settings = Settings(home=tmp_path / "home", database_url=database_url)
+    # CSV connections may use any folder the test makes under its tmp_path.
+    settings = Settings(home=tmp_path / "home", database_url=database_url, file_roots=[tmp_path])
     service = HubService(Database(database_url), settings=settings)
     service.init()
     try:

@@ -4,21 +4,29 @@
 * ``CRMHUB_DATABASE_URL`` — SQLAlchemy URL of the hub store (default: ``hub.db`` in the data folder).
 * ``CRMHUB_SECRET_KEY`` — the Fernet key that encrypts connection credentials at rest. When unset,
   the key in ``<home>/secret.key`` is used (``crmhub init`` writes one there with mode 0600).
+* ``CRMHUB_FILE_ROOTS`` — the folders whose files connections (CSV) may read and write: a JSON list
+  (``["/srv/exports", "/data/in"]``) or paths separated by ``os.pathsep`` (``/srv/exports:/data/in``).
+  Default: ``<home>/files``. A connection whose path resolves (symlinks and ``..`` included) outside
+  every root is refused.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from crmhub.core.errors import ConfigError
 
 SECRET_KEY_FILE = "secret.key"
+#: The default file root, under the data folder.
+FILES_DIR = "files"
 #: Values people paste from examples; refused everywhere.
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "your-secret-key", "xxx", "todo", "<secret>"}
 
@@ -53,6 +61,27 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     #: Rows per transaction on the bulk upsert path.
     upsert_batch_size: int = 5000
+    #: Folders whose files connections may use (None: ``<home>/files``); see :attr:`resolved_file_roots`.
+    file_roots: Annotated[list[Path] | None, NoDecode] = None
+
+    @field_validator("file_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: Any) -> Any:
+        # From the environment: a JSON list, or paths joined like PATH; empty means the default.
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return None
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    raise ConfigError(
+                        f"CRMHUB_FILE_ROOTS is not a JSON list: {text!r}",
+                        hint=f'write ["/a", "/b"] or /a{os.pathsep}/b',
+                    ) from None
+            return [part.strip() for part in text.split(os.pathsep) if part.strip()]
+        return value
 
     @field_validator("secret_key")
     @classmethod
@@ -70,6 +99,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.resolved_home / 'hub.db'}"
+
+    @property
+    def resolved_file_roots(self) -> list[Path]:
+        """The allowed file roots, absolute with symlinks resolved (default ``<home>/files``)."""
+        if self.file_roots is None:
+            return [self.resolved_home / FILES_DIR]
+        return [root.expanduser().resolve() for root in self.file_roots]
 
     @property
     def secret_key_path(self) -> Path:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from crmhub.api import create_app
+from crmhub.core.clock import Clock, utcnow
 from crmhub.emulators.serve import serve_in_thread
 from crmhub.execute import InProcessExecutor
 from crmhub.services.hub import HubService
@@ -80,11 +81,12 @@ def running_api(
     smtp: SmtpSettings | None = None,
     login_policy: LoginPolicy | None = None,
     background: Callable[[NotifyingExecutor], list[Any]] | None = None,
+    clock: Clock = utcnow,
 ) -> Iterator[Api]:
     notifier = Notifier(hub, smtp=smtp or SmtpSettings(host=None), backoff=0.05, max_backoff=0.2)
     executor = NotifyingExecutor(InProcessExecutor(hub, workers=2), notifier)
     extra = background(executor) if background else []
-    app = create_app(hub, executor=executor, notifier=notifier, login_policy=login_policy)
+    app = create_app(hub, executor=executor, notifier=notifier, login_policy=login_policy, clock=clock)
     executor.start()
     for part in extra:
         part.start()
@@ -196,6 +198,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@dataclass
+class ManualClock:
+    """A clock that moves only when the test moves it (pass it as ``running_api(clock=...)``)."""
+
+    now: datetime = field(default_factory=utcnow)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
 
 
 SHORT_LOCK = LoginPolicy(max_user_failures=3, max_ip_failures=6, lockout=timedelta(seconds=30))

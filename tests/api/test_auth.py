@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from crmhub.services.hub import HubService
-from crmhub.services.tokens import TokenService
+from crmhub.services.tokens import SESSION_LIFETIME, SESSION_MAX_AGE, TokenService
 from crmhub.store.models import ApiToken
 
-from .conftest import ADMIN_PASSWORD, SHORT_LOCK, Api, running_api
+from .conftest import ADMIN_PASSWORD, SHORT_LOCK, Api, ManualClock, running_api
 
 
 @pytest.fixture
@@ -166,3 +168,76 @@ def test_a_bad_record_filter_says_where_it_is_wrong(locked_api: Api) -> None:
         "/hub/object-types/account/records", params={"filter": "nope = 1"}
     )
     assert unknown.status_code == 400
+
+
+# Sliding sessions --------------------------------------------------------------------------------
+
+
+def _session_times(api: Api) -> tuple[datetime, datetime]:
+    """(created_at, expires_at) of the one login session."""
+    with api.hub.db.read() as session:
+        token = session.query(ApiToken).filter(ApiToken.kind == "session").one()
+        assert token.expires_at is not None
+        return token.created_at, token.expires_at
+
+
+def _count_token_updates(api: Api) -> list[str]:
+    """Every UPDATE of api_token from now on (the list grows as they run)."""
+    seen: list[str] = []
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE API_TOKEN"):
+            seen.append(statement)
+
+    event.listen(api.hub.db.engine, "before_cursor_execute", on_execute)
+    return seen
+
+
+def test_a_session_used_after_half_its_lifetime_is_extended_once_and_an_idle_one_expires(
+    hub: HubService,
+) -> None:
+    clock = ManualClock()
+    with running_api(hub, clock=clock) as api:
+        browser = api.client(None)
+        login = _login(browser)
+        assert login.status_code == 200, login.text
+        cookie = next(h for h in login.headers.get_list("set-cookie") if h.startswith("crmhub_session="))
+        assert "Max-Age=604800" in cookie  # the cookie lives as long as the session can
+        logged_in, expires = _session_times(api)
+        assert logged_in == clock.now and expires == logged_in + SESSION_LIFETIME
+        updates = _count_token_updates(api)
+
+        clock.advance(timedelta(hours=5))  # less than half the lifetime gone: no write for the expiry
+        assert browser.get("/auth/me").status_code == 200
+        assert _session_times(api)[1] == expires
+        assert len(updates) == 1  # last_used_at only
+
+        clock.advance(timedelta(hours=2))  # 7 h: more than half gone, so it slides
+        assert browser.get("/auth/me").status_code == 200
+        assert _session_times(api)[1] == clock.now + SESSION_LIFETIME
+        assert len(updates) == 2  # expiry and last_used_at in one UPDATE
+        for _ in range(3):
+            assert browser.get("/auth/me").status_code == 200
+        assert len(updates) == 2  # not on every request
+
+        clock.advance(timedelta(hours=12, seconds=1))  # unused for longer than its lifetime
+        gone = browser.get("/auth/me")
+        assert gone.status_code == 401 and gone.json()["hint"] == "log in again"
+
+
+def test_a_session_in_daily_use_still_ends_seven_days_after_login(hub: HubService) -> None:
+    clock = ManualClock()
+    with running_api(hub, clock=clock) as api:
+        browser = api.client(None)
+        assert _login(browser).status_code == 200
+        logged_in, _ = _session_times(api)
+        cap = logged_in + SESSION_MAX_AGE
+        while clock.now + timedelta(hours=10) < cap:
+            clock.advance(timedelta(hours=10))
+            assert browser.get("/auth/me").status_code == 200, clock.now - logged_in
+        assert _session_times(api)[1] == cap  # extended up to the cap, never past it
+        clock.advance(cap - clock.now)
+        ended = browser.get("/auth/me")
+        assert ended.status_code == 401 and ended.json()["hint"] == "log in again"
+        assert _login(browser).status_code == 200  # logging in again starts a new session
+        assert browser.get("/auth/me").status_code == 200

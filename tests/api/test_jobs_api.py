@@ -161,3 +161,19 @@ def test_progress_streams_each_change_then_the_end_and_survives_a_client_leaving
         and events[-1][1]["status"] == "succeeded"
         and events[-1][1]["percent"] == 100.0
     )
+
+
+def test_an_advanced_user_cannot_point_a_csv_connection_outside_the_file_roots(
+    api: Api, tmp_path: Path
+) -> None:
+    advanced = api.client("advanced")
+    refused = advanced.post("/connections", json={"name": "etc", "kind": "csv", "settings": {"path": "/etc"}})
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert problem["code"] == "path_not_allowed"
+    assert "'/etc'" in problem["detail"] and str(tmp_path.resolve()) in problem["detail"]
+    assert "CRMHUB_FILE_ROOTS" in problem["hint"]
+    _files(api, tmp_path)
+    moved = advanced.patch("/connections/files", json={"settings": {"path": f"{tmp_path}/../.."}})
+    assert moved.status_code == 422 and moved.json()["code"] == "path_not_allowed"
+    assert advanced.get("/connections/files").json()["settings"]["path"] == str(tmp_path)

@@ -208,7 +208,7 @@ AUTH = {f"{m} {p.removeprefix(PREFIX)}": route_auth(r) for m, p, r in api_routes
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("matrix")
-    settings = Settings(home=tmp / "home", database_url=f"sqlite:///{tmp / 'hub.db'}")
+    settings = Settings(home=tmp / "home", database_url=f"sqlite:///{tmp / 'hub.db'}", file_roots=[tmp])
     hub = HubService(Database(settings.resolved_database_url), settings=settings)
     hub.init()
     folder = tmp / "files"

@@ -94,7 +94,7 @@ class Admin:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Admin]]:
     tmp: Path = tmp_path_factory.mktemp("schemathesis")
-    config = Settings(home=tmp / "home", database_url=f"sqlite:///{tmp / 'hub.db'}")
+    config = Settings(home=tmp / "home", database_url=f"sqlite:///{tmp / 'hub.db'}", file_roots=[tmp])
     hub = HubService(Database(config.resolved_database_url), settings=config)
     hub.init()
     folder = tmp / "files"

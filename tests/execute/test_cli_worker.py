@@ -26,6 +26,7 @@ REDIS = os.environ.get("CRMHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CRMHUB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CRMHUB_FILE_ROOTS", str(tmp_path))
     for name in ("CRMHUB_DATABASE_URL", "CRMHUB_SECRET_KEY", "CRMHUB_BROKER_URL", "CRMHUB_CELERY_QUEUE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "200")

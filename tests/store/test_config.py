@@ -43,3 +43,27 @@ def test_the_key_from_the_environment_wins(tmp_path) -> None:
     settings = Settings(home=tmp_path, secret_key=key)
     assert settings.fernet_key() == key
     assert key not in repr(settings)
+
+
+def test_file_roots_default_to_the_data_folders_files(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CRMHUB_FILE_ROOTS", raising=False)
+    assert Settings(home=tmp_path).resolved_file_roots == [tmp_path.resolve() / "files"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['["{a}", "{b}"]', "{a}" + os.pathsep + "{b}"],
+    ids=["a JSON list", "paths joined like PATH"],
+)
+def test_file_roots_come_from_the_environment_resolved(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "x" / ".." / "b"
+    monkeypatch.setenv("CRMHUB_FILE_ROOTS", value.format(a=a, b=b))
+    assert get_settings().resolved_file_roots == [a.resolve(), (tmp_path / "b").resolve()]
+
+
+def test_a_malformed_file_roots_list_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMHUB_FILE_ROOTS", '["/srv/files"')
+    with pytest.raises(ConfigError, match="CRMHUB_FILE_ROOTS"):
+        get_settings()

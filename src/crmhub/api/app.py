@@ -16,6 +16,7 @@ from crmhub.api import problems
 from crmhub.api.deps import ApiContext, Require, TriggerAuth
 from crmhub.api.routers import auth, connections, jobs, runs, tokens, trigger, users
 from crmhub.api.routers import hub as hub_router
+from crmhub.core.clock import Clock, utcnow
 from crmhub.execute import InProcessExecutor
 from crmhub.services.connections import ConnectionService
 from crmhub.services.hub import HubService
@@ -121,6 +122,7 @@ def create_app(
     background: Sequence[Any] = (),
     on_shutdown: Callable[[], None] | None = None,
     api_threads: int | None = None,
+    clock: Clock = utcnow,
 ) -> FastAPI:
     """The API over ``hub``; runs go to ``executor`` (default: an in-process pool that notifies).
 
@@ -129,6 +131,7 @@ def create_app(
     passed in without being listed in ``background`` belongs to the caller. ``api_threads`` caps the
     worker threads of quick routes (process-wide): a few threads contend less for the GIL than
     anyio's default 40 and serve more requests per second; routes that wait on a CRM have their own.
+    ``clock`` is what sessions and tokens take for now (tests move it instead of sleeping).
     """
     owned: list[Any] = list(background)
     if executor is None:
@@ -140,7 +143,7 @@ def create_app(
         hub=hub,
         executor=executor,
         users=UserService(hub, policy=login_policy or LoginPolicy()),
-        tokens=TokenService(hub),
+        tokens=TokenService(hub, clock=clock),
         jobs=JobService(hub),
         connections=ConnectionService(hub),
         notifier=notifier,

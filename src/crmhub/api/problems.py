@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
+from crmhub.connectors.files import PathNotAllowedError
 from crmhub.core.errors import (
     ConfigError,
     ConnectorError,
@@ -100,6 +101,7 @@ ERROR_TABLE: list[tuple[type[CrmHubError], int, str]] = [
     (ExpressionError, 400, "bad_expression"),
     (ConnectorError, 422, "crm_refused"),
     (ValidationError, 422, "invalid"),
+    (PathNotAllowedError, 422, "path_not_allowed"),
     (ConfigError, 422, "invalid"),
     (MappingError, 422, "invalid_mapping"),
     (SyncError, 409, "sync_error"),

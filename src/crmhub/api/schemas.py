@@ -73,7 +73,9 @@ class UserPublic(BaseModel):
 class SessionPublic(BaseModel):
     user: UserPublic
     csrf_token: str = Field(description="Echo it in X-CSRF-Token on unsafe requests made with the cookie.")
-    expires_at: datetime
+    expires_at: datetime = Field(
+        description="When the session ends if it is not used; using it moves this on (up to its maximum age)."
+    )
 
 
 # Users, permission sets, tokens, audit ------------------------------------------------------------

@@ -25,6 +25,9 @@ class ConnectorSpec:
     credentials_model: type[BaseModel]
     #: "package.module:ClassName"; the class takes (settings, credentials, **options).
     factory: str
+    #: Settings that name local files or folders: confined to the allowed file roots (the class then
+    #: also takes the option ``file_roots``, and checks again whenever it opens a file).
+    path_settings: tuple[str, ...] = ()
 
     def fields(self) -> dict[str, list[dict[str, Any]]]:
         """What the CLI, API and UI ask for: name, type, required, secret, description."""

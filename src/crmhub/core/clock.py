@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+
+#: What services that take an injectable clock accept (``utcnow`` unless a test passes its own).
+Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:

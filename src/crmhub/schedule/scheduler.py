@@ -23,7 +23,6 @@ Each :meth:`Scheduler.tick`:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -37,7 +36,6 @@ from typing import Any, Protocol
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from crmhub.core.cadence import Schedule, next_run, parse_schedule
@@ -108,17 +106,14 @@ class _AdvisoryLock:
     def hold(self, now: datetime) -> bool:
         if self._conn is not None:
             try:
-                self._conn.execute(text("SELECT 1"))
+                _store.ping(self._conn)
                 return True
             except Exception:
                 log.warning("the scheduler lost its database connection and with it the leader lock")
                 self._close()
         conn = self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            where = conn.execute(text("SELECT current_database() || '.' || current_schema()")).scalar_one()
-            digest = hashlib.blake2b(f"crmhub scheduler {where} {self.name}".encode(), digest_size=8)
-            key = int.from_bytes(digest.digest(), "big", signed=True)
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one())
+            got = _store.try_advisory_lock(conn, self.name)
         except Exception:
             conn.close()
             raise

@@ -1,12 +1,21 @@
-"""Connections: add, list, test, and open a connector for a stored connection."""
+"""Connections: add, update, list, test, and open a connector for a stored connection.
+
+Settings that name local files (a CSV connection's ``path``) must resolve inside the allowed file
+roots (``CRMHUB_FILE_ROOTS``): checked when a connection is added or updated, and again by the
+connector whenever it opens a file.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from crmhub.connectors import registry
 from crmhub.connectors.base import ConnectionCheck, Connector
+from crmhub.connectors.files import confine
 from crmhub.services.hub import SYSTEM_ACTOR, HubService
 from crmhub.store import audit
 from crmhub.store import connections as repo
@@ -35,6 +44,14 @@ class ConnectionService:
     def vault(self) -> Vault:
         return Vault(self.hub.settings.fernet_key())
 
+    def _check_paths(self, spec: registry.ConnectorSpec, settings: BaseModel) -> None:
+        """PathNotAllowedError when a file setting resolves outside ``CRMHUB_FILE_ROOTS``."""
+        roots = self.hub.settings.resolved_file_roots
+        for name in spec.path_settings:
+            value = getattr(settings, name, None)
+            if value:
+                confine(value, roots, what=f"the {spec.label} connection's {name}")
+
     def _view(self, connection: Connection, vault: Vault) -> ConnectionView:
         return ConnectionView(
             connection.id,
@@ -57,6 +74,7 @@ class ConnectionService:
     ) -> ConnectionView:
         spec = registry.get(kind)
         parsed_settings, _ = spec.validate(settings, credentials)
+        self._check_paths(spec, parsed_settings)
         clean_credentials = {k: v for k, v in credentials.items() if v not in (None, "")}
         vault = self.vault()
         with self.db.begin() as session:
@@ -78,6 +96,50 @@ class ConnectionService:
             )
             return self._view(connection, vault)
 
+    def update(
+        self,
+        name: str,
+        *,
+        settings: Mapping[str, Any] | None,
+        credentials: Mapping[str, Any] | None,
+        actor: str = SYSTEM_ACTOR,
+    ) -> ConnectionView:
+        """Change settings and/or credentials (merged; a null value removes one). Credentials stay sealed."""
+        vault = self.vault()
+        with self.db.begin() as session:
+            connection = repo.get_connection(session, name)
+            new_settings = dict(connection.settings)
+            for key, value in (settings or {}).items():
+                if value is None:
+                    new_settings.pop(key, None)
+                else:
+                    new_settings[key] = value
+            new_credentials = repo.read_credentials(vault, connection)
+            for key, value in (credentials or {}).items():
+                if value in (None, ""):
+                    new_credentials.pop(key, None)
+                else:
+                    new_credentials[key] = value
+            spec = registry.get(connection.kind)
+            parsed, _ = spec.validate(new_settings, new_credentials)
+            self._check_paths(spec, parsed)
+            connection.settings = parsed.model_dump(mode="json", exclude_none=True)
+            if credentials:
+                repo.update_credentials(session, vault, connection, new_credentials)
+            connection.status, connection.status_message = "untested", ""
+            audit.record_event(
+                session,
+                actor=actor,
+                action="update",
+                object_kind="connection",
+                object_name=connection.name,
+                details={
+                    "settings": sorted((settings or {}).keys()),
+                    "credential_fields": sorted((credentials or {}).keys()),
+                },
+            )
+        return self.get(name)
+
     def list(self) -> list[ConnectionView]:
         vault = self.vault()
         with self.db.read() as session:
@@ -95,7 +157,10 @@ class ConnectionService:
             connection = repo.get_connection(session, name_or_id)
             kind, settings = connection.kind, dict(connection.settings)
             credentials = repo.read_credentials(vault, connection)
-        connector: Connector = registry.get(kind).create(settings, credentials, **options)
+        spec = registry.get(kind)
+        if spec.path_settings:
+            options.setdefault("file_roots", self.hub.settings.resolved_file_roots)
+        connector: Connector = spec.create(settings, credentials, **options)
         return connector
 
     def test(self, name: str) -> ConnectionCheck:

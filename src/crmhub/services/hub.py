@@ -55,9 +55,12 @@ class HubService:
     # Setup ---------------------------------------------------------------------------------------
 
     def init(self) -> InitReport:
-        """Create the data folder and secret key, migrate the schema, create the built-in types."""
+        """Create the data folder (with ``files/``, the default file root) and secret key, migrate the
+        schema, create the built-in types."""
         home = self.settings.resolved_home
         home.mkdir(parents=True, exist_ok=True)
+        if self.settings.file_roots is None:
+            self.settings.resolved_file_roots[0].mkdir(exist_ok=True)
         created_key = False
         if self.settings.secret_key is None and not self.settings.secret_key_path.exists():
             write_secret_key(self.settings.secret_key_path)

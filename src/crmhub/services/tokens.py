@@ -7,8 +7,12 @@ of the whole text (256 bits of entropy: a slow hash adds nothing). The kind of a
 else, a personal token never triggers, and a session token only comes from a login cookie.
 ``last_used_at`` is written at most once a minute per token, so reads do not turn into writes.
 
-The queries below are the tokens' repository (session in, never commit); they sit here until they
-move to ``crmhub.store.tokens``.
+Sessions slide: one lives :data:`SESSION_LIFETIME` from its login or its last refresh. A session
+used when less than half of that is left is extended to *now + lifetime* — one UPDATE, at most once
+per half lifetime, not on every request — but never past :data:`SESSION_MAX_AGE` after the login,
+when logging in again is required.
+
+The queries are in :mod:`crmhub.store.tokens`; each method here owns its transaction.
 """
 
 from __future__ import annotations
@@ -20,16 +24,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from crmhub.core.clock import ensure_utc, utcnow
+from crmhub.core.clock import Clock, ensure_utc, utcnow
 from crmhub.core.errors import NotFoundError, ValidationError
 from crmhub.services.hub import SYSTEM_ACTOR, HubService
-from crmhub.services.users import AuthenticationError, Principal, effective_permissions, get_user, user_sets
+from crmhub.services.users import AuthenticationError, Principal, effective_permissions
 from crmhub.store import audit
+from crmhub.store import tokens as repo
 from crmhub.store.jobs import get_job
 from crmhub.store.models import ApiToken, User
+from crmhub.store.users import get_user, user_sets
 
 __all__ = ["TOKEN_MARK", "IssuedToken", "TokenKind", "TokenService", "csrf_token_for"]
 
@@ -37,7 +42,10 @@ TokenKind = Literal["personal", "trigger", "session"]
 TOKEN_MARK = "crmhub_"
 #: ``last_used_at`` is written at most this often per token.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+#: How long a session lasts unused (it slides: see the module docstring).
 SESSION_LIFETIME = timedelta(hours=12)
+#: How long a session lasts at most after its login, however often it is used.
+SESSION_MAX_AGE = timedelta(days=7)
 
 
 def hash_token(text: str) -> str:
@@ -72,34 +80,25 @@ def _mint() -> tuple[str, str]:
     return prefix, f"{TOKEN_MARK}{prefix}_{secrets.token_urlsafe(32)}"
 
 
-# Repository ---------------------------------------------------------------------------------------
-
-
-def get_token(session: Session, token_id: int) -> ApiToken:
-    token = session.get(ApiToken, token_id)
-    if token is None:
-        raise NotFoundError(f"token {token_id} does not exist")
-    return token
-
-
-def list_tokens(
-    session: Session, *, kind: str, user_id: int | None = None, job_id: int | None = None
-) -> list[ApiToken]:
-    stmt = select(ApiToken).where(ApiToken.kind == kind)
-    if user_id is not None:
-        stmt = stmt.where(ApiToken.user_id == user_id)
-    if job_id is not None:
-        stmt = stmt.where(ApiToken.job_id == job_id)
-    return list(session.scalars(stmt.order_by(ApiToken.id)))
-
-
 # Service ------------------------------------------------------------------------------------------
 
 
 class TokenService:
-    def __init__(self, hub: HubService) -> None:
+    def __init__(
+        self,
+        hub: HubService,
+        *,
+        clock: Clock = utcnow,
+        session_lifetime: timedelta = SESSION_LIFETIME,
+        session_max_age: timedelta = SESSION_MAX_AGE,
+    ) -> None:
+        if session_lifetime <= timedelta(0) or session_max_age < session_lifetime:
+            raise ValueError("a session needs a positive lifetime no longer than its maximum age")
         self.hub = hub
         self.db = hub.db
+        self.clock = clock
+        self.session_lifetime = session_lifetime
+        self.session_max_age = session_max_age
 
     def _issue(
         self,
@@ -110,9 +109,11 @@ class TokenService:
         user_id: int | None = None,
         job_id: int | None = None,
         expires_at: datetime | None = None,
+        now: datetime | None = None,
     ) -> IssuedToken:
         prefix, text = _mint()
-        token = ApiToken(
+        token = repo.add_token(
+            session,
             kind=kind,
             name=name,
             prefix=prefix,
@@ -120,9 +121,8 @@ class TokenService:
             user_id=user_id,
             job_id=job_id,
             expires_at=expires_at,
+            created_at=now or self.clock(),
         )
-        session.add(token)
-        session.flush()
         return IssuedToken(token, text)
 
     @staticmethod
@@ -148,7 +148,7 @@ class TokenService:
                 kind="personal",
                 name=clean,
                 user_id=owner.id,
-                expires_at=utcnow() + expires_in if expires_in else None,
+                expires_at=self.clock() + expires_in if expires_in else None,
             )
             audit.record_event(
                 session,
@@ -175,24 +175,31 @@ class TokenService:
             )
             return issued
 
-    def create_session(self, user_id: int, *, lifetime: timedelta = SESSION_LIFETIME) -> IssuedToken:
+    def create_session(self, user_id: int) -> IssuedToken:
+        """A login session for the user, living :attr:`session_lifetime` (sliding; see the module)."""
+        now = self.clock()
         with self.db.begin() as session:
             return self._issue(
-                session, kind="session", name="login", user_id=user_id, expires_at=utcnow() + lifetime
+                session,
+                kind="session",
+                name="login",
+                user_id=user_id,
+                expires_at=now + self.session_lifetime,
+                now=now,
             )
 
     def list_personal(self, user: int | str | None = None) -> list[ApiToken]:
         with self.db.read() as session:
             user_id = get_user(session, user).id if user is not None else None
-            return list_tokens(session, kind="personal", user_id=user_id)
+            return repo.list_tokens(session, kind="personal", user_id=user_id)
 
     def list_trigger(self, job: int | str) -> list[ApiToken]:
         with self.db.read() as session:
-            return list_tokens(session, kind="trigger", job_id=get_job(session, job).id)
+            return repo.list_tokens(session, kind="trigger", job_id=get_job(session, job).id)
 
     def get(self, token_id: int) -> ApiToken:
         with self.db.read() as session:
-            return get_token(session, token_id)
+            return repo.get_token(session, token_id)
 
     def revoke(
         self,
@@ -205,7 +212,7 @@ class TokenService:
     ) -> ApiToken:
         """Revoke one token; with ``user_id``/``job_id`` it must belong to that user/job (else NotFound)."""
         with self.db.begin() as session:
-            token = session.get(ApiToken, token_id)
+            token = repo.find_token(session, token_id)
             if (
                 token is None
                 or token.kind != kind
@@ -214,7 +221,7 @@ class TokenService:
             ):
                 raise NotFoundError(f"{kind} token {token_id} does not exist")
             if token.revoked_at is None:
-                token.revoked_at = utcnow()
+                token.revoked_at = self.clock()
                 if kind != "session":
                     audit.record_event(
                         session,
@@ -230,11 +237,7 @@ class TokenService:
         if prefix is None:
             return
         with self.db.begin() as session:
-            session.execute(
-                update(ApiToken)
-                .where(ApiToken.prefix == prefix, ApiToken.kind == "session", ApiToken.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-            )
+            repo.revoke_session(session, prefix, self.clock())
 
     # Checking ---------------------------------------------------------------------------------
 
@@ -243,22 +246,15 @@ class TokenService:
     ) -> tuple[ApiToken, User | None]:
         """The token (and its user, in the same query) if it is valid for ``kind``."""
         prefix = split_token(text)
-        row = (
-            session.execute(
-                select(ApiToken, User)
-                .outerjoin(User, User.id == ApiToken.user_id)
-                .where(ApiToken.prefix == prefix)
-            ).first()
-            if prefix
-            else None
-        )
-        token, user = (row[0], row[1]) if row is not None else (None, None)
+        row = repo.token_with_user(session, prefix) if prefix else None
+        token, user = row if row is not None else (None, None)
         if (
             token is None
             or token.kind != kind
             or not hmac.compare_digest(token.token_hash, hash_token(text))
             or token.revoked_at is not None
             or (token.expires_at is not None and ensure_utc(token.expires_at) <= now)
+            or (token.kind == "session" and self._session_ends(token) <= now)
         ):
             what = {"personal": "API token", "trigger": "trigger token", "session": "session"}[kind]
             raise AuthenticationError(
@@ -267,15 +263,32 @@ class TokenService:
             )
         return token, user
 
+    def _session_ends(self, token: ApiToken) -> datetime:
+        """When a session ends however often it is used: its maximum age after the login."""
+        return ensure_utc(token.created_at) + self.session_max_age
+
+    def _extended_expiry(self, token: ApiToken, now: datetime) -> datetime | None:
+        """A session's new expiry when less than half its lifetime is left, else None."""
+        if token.kind != "session" or token.expires_at is None:
+            return None
+        expires = ensure_utc(token.expires_at)
+        if expires - now >= self.session_lifetime / 2:
+            return None
+        extended = min(now + self.session_lifetime, self._session_ends(token))
+        return extended if extended > expires else None
+
     def _touch(self, token: ApiToken, now: datetime) -> None:
+        """Record the use (at most once a minute) and slide a session's expiry, in one UPDATE."""
         last = token.last_used_at
-        if last is None or now - ensure_utc(last) >= LAST_USED_RESOLUTION:
+        used = last is None or now - ensure_utc(last) >= LAST_USED_RESOLUTION
+        expires_at = self._extended_expiry(token, now)
+        if used or expires_at is not None:
             with self.db.begin() as session:
-                session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+                repo.touch_token(session, token.id, last_used_at=now if used else None, expires_at=expires_at)
 
     def authenticate(self, text: str, *, kind: Literal["personal", "session"] = "personal") -> Principal:
         """The principal of a personal token (or a session token); AuthenticationError otherwise."""
-        now = utcnow()
+        now = self.clock()
         with self.db.read() as session:
             token, user = self._find(session, text, kind, now)
             if user is None or not user.active:
@@ -289,7 +302,7 @@ class TokenService:
 
     def authenticate_trigger(self, text: str, job: int | str) -> ApiToken:
         """The trigger token for ``job``; AuthenticationError when it is not one of that job's."""
-        now = utcnow()
+        now = self.clock()
         with self.db.read() as session:
             token, _ = self._find(session, text, "trigger", now)
             try:

@@ -9,8 +9,7 @@ Failed logins are counted per e-mail and per client address in ``login_attempt``
 :attr:`LoginPolicy.max_user_failures` (or ``max_ip_failures``) within ``window`` the key is locked for
 ``lockout`` and :class:`TooManyAttemptsError` says when to retry.
 
-The queries below are the users' repository (session in, never commit); they sit here until they
-move to ``crmhub.store.users``.
+The queries are in :mod:`crmhub.store.users`; each method here owns its transaction.
 """
 
 from __future__ import annotations
@@ -24,14 +23,14 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from crmhub.core.clock import ensure_utc, utcnow
-from crmhub.core.errors import CrmHubError, NotFoundError, RetriableError, ValidationError
+from crmhub.core.errors import CrmHubError, RetriableError, ValidationError
 from crmhub.services.hub import SYSTEM_ACTOR, HubService
 from crmhub.store import audit
-from crmhub.store.models import LoginAttempt, PermissionSet, Role, User, UserPermissionSet
+from crmhub.store import users as repo
+from crmhub.store.models import PermissionSet, Role, User
 
 __all__ = [
     "ROLE_PERMISSIONS",
@@ -169,37 +168,6 @@ def parse_permissions(permissions: Iterable[str]) -> list[str]:
     return sorted(set(out))
 
 
-# Repository (session in, never commit) -------------------------------------------------------------
-
-
-def get_user(session: Session, id_or_email: int | str) -> User:
-    if isinstance(id_or_email, int) or str(id_or_email).isdigit():
-        user = session.get(User, int(id_or_email))
-    else:
-        user = session.scalar(select(User).where(User.email == str(id_or_email).strip().lower()))
-    if user is None:
-        raise NotFoundError(
-            f"user {id_or_email!r} does not exist", hint="list users with `crmhub users list`"
-        )
-    return user
-
-
-def user_sets(session: Session, user_ids: Iterable[int]) -> dict[int, list[PermissionSet]]:
-    ids = list(user_ids)
-    out: dict[int, list[PermissionSet]] = {i: [] for i in ids}
-    if not ids:
-        return out
-    rows = session.execute(
-        select(UserPermissionSet.user_id, PermissionSet)
-        .join(PermissionSet, PermissionSet.id == UserPermissionSet.permission_set_id)
-        .where(UserPermissionSet.user_id.in_(ids))
-        .order_by(PermissionSet.name)
-    )
-    for user_id, pset in rows:
-        out[user_id].append(pset)
-    return out
-
-
 def effective_permissions(user: User, sets: Iterable[PermissionSet]) -> frozenset[str]:
     try:
         base: frozenset[str] = frozenset(p.value for p in ROLE_PERMISSIONS[Role(user.role)])
@@ -207,25 +175,6 @@ def effective_permissions(user: User, sets: Iterable[PermissionSet]) -> frozense
         base = frozenset()
     extra = {p for s in sets for p in s.permissions}
     return base | extra
-
-
-def count_active_admins(session: Session) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).select_from(User).where(User.role == Role.ADMIN.value, User.active.is_(True))
-        )
-        or 0
-    )
-
-
-def get_permission_set(session: Session, name_or_id: int | str) -> PermissionSet:
-    if isinstance(name_or_id, int) or str(name_or_id).isdigit():
-        pset = session.get(PermissionSet, int(name_or_id))
-    else:
-        pset = session.scalar(select(PermissionSet).where(PermissionSet.name == name_or_id))
-    if pset is None:
-        raise NotFoundError(f"permission set {name_or_id!r} does not exist")
-    return pset
 
 
 # Service ------------------------------------------------------------------------------------------
@@ -293,11 +242,11 @@ class UserService:
             check_password_policy(password)
         password_hash = self.hasher.hash(password) if password is not None else None
         with self.db.begin() as session:
-            if session.scalar(select(User.id).where(User.email == address)) is not None:
+            if repo.user_exists(session, address):
                 raise ValidationError(f"user {address!r} already exists")
-            user = User(email=address, name=name.strip(), role=role_.value, password_hash=password_hash)
-            session.add(user)
-            session.flush()
+            user = repo.create_user(
+                session, email=address, name=name.strip(), role=role_.value, password_hash=password_hash
+            )
             audit.record_event(
                 session,
                 actor=actor,
@@ -310,18 +259,18 @@ class UserService:
 
     def admin_exists(self) -> bool:
         with self.db.read() as session:
-            return count_active_admins(session) > 0
+            return repo.count_active_admins(session) > 0
 
     def list(self) -> list[UserView]:
         with self.db.read() as session:
-            users = list(session.scalars(select(User).order_by(User.email)))
-            sets = user_sets(session, [u.id for u in users])
+            users = repo.list_users(session)
+            sets = repo.user_sets(session, [u.id for u in users])
             return [self._view(u, sets[u.id]) for u in users]
 
     def get(self, id_or_email: int | str) -> UserView:
         with self.db.read() as session:
-            user = get_user(session, id_or_email)
-            return self._view(user, user_sets(session, [user.id])[user.id])
+            user = repo.get_user(session, id_or_email)
+            return self._view(user, repo.user_sets(session, [user.id])[user.id])
 
     def update(
         self,
@@ -338,7 +287,7 @@ class UserService:
             check_password_policy(password)
         password_hash = self.hasher.hash(password) if password is not None else None
         with self.db.begin() as session:
-            user = get_user(session, id_or_email)
+            user = repo.get_user(session, id_or_email)
             was_admin = _is_active_admin(user)
             changed: dict[str, Any] = {}
             if name is not None and name.strip() != user.name:
@@ -353,7 +302,7 @@ class UserService:
                 changed["password"] = "changed"
             if changed:
                 session.flush()
-                if was_admin and not _is_active_admin(user) and count_active_admins(session) == 0:
+                if was_admin and not _is_active_admin(user) and repo.count_active_admins(session) == 0:
                     raise ValidationError(
                         f"{user.email} is the last active admin",
                         hint="make another user admin first",
@@ -366,15 +315,14 @@ class UserService:
                     object_name=user.email,
                     details=changed,
                 )
-            return self._view(user, user_sets(session, [user.id])[user.id])
+            return self._view(user, repo.user_sets(session, [user.id])[user.id])
 
     def delete(self, id_or_email: int | str, *, actor: str = SYSTEM_ACTOR) -> None:
         with self.db.begin() as session:
-            user = get_user(session, id_or_email)
+            user = repo.get_user(session, id_or_email)
             email, was_admin = user.email, _is_active_admin(user)
-            session.delete(user)
-            session.flush()
-            if was_admin and count_active_admins(session) == 0:
+            repo.delete_user(session, user)
+            if was_admin and repo.count_active_admins(session) == 0:
                 raise ValidationError(
                     f"{email} is the last active admin", hint="make another user admin first"
                 )
@@ -382,15 +330,15 @@ class UserService:
 
     def principal(self, id_or_email: int | str, *, via: str = "cli") -> Principal:
         with self.db.read() as session:
-            user = get_user(session, id_or_email)
-            sets = user_sets(session, [user.id])[user.id]
+            user = repo.get_user(session, id_or_email)
+            sets = repo.user_sets(session, [user.id])[user.id]
             return Principal(user.id, user.email, user.role, effective_permissions(user, sets), via)
 
     # Permission sets --------------------------------------------------------------------------
 
     def permission_sets(self) -> list[PermissionSet]:
         with self.db.read() as session:
-            return list(session.scalars(select(PermissionSet).order_by(PermissionSet.name)))
+            return repo.list_permission_sets(session)
 
     def create_permission_set(
         self, name: str, permissions: Iterable[str], *, actor: str = SYSTEM_ACTOR
@@ -400,11 +348,9 @@ class UserService:
             raise ValidationError("a permission set needs a name of 1 to 127 characters")
         perms = parse_permissions(permissions)
         with self.db.begin() as session:
-            if session.scalar(select(PermissionSet.id).where(PermissionSet.name == clean)) is not None:
+            if repo.permission_set_exists(session, clean):
                 raise ValidationError(f"permission set {clean!r} already exists")
-            pset = PermissionSet(name=clean, permissions=perms)
-            session.add(pset)
-            session.flush()
+            pset = repo.create_permission_set(session, name=clean, permissions=perms)
             audit.record_event(
                 session,
                 actor=actor,
@@ -417,25 +363,18 @@ class UserService:
 
     def delete_permission_set(self, name_or_id: int | str, *, actor: str = SYSTEM_ACTOR) -> None:
         with self.db.begin() as session:
-            pset = get_permission_set(session, name_or_id)
+            pset = repo.get_permission_set(session, name_or_id)
             name = pset.name
-            session.delete(pset)
+            repo.delete_permission_set(session, pset)
             audit.record_event(
                 session, actor=actor, action="delete", object_kind="permission_set", object_name=name
             )
 
     def grant(self, user: int | str, permission_set: int | str, *, actor: str = SYSTEM_ACTOR) -> UserView:
         with self.db.begin() as session:
-            u = get_user(session, user)
-            pset = get_permission_set(session, permission_set)
-            exists = session.scalar(
-                select(UserPermissionSet.id).where(
-                    UserPermissionSet.user_id == u.id, UserPermissionSet.permission_set_id == pset.id
-                )
-            )
-            if exists is None:
-                session.add(UserPermissionSet(user_id=u.id, permission_set_id=pset.id))
-                session.flush()
+            u = repo.get_user(session, user)
+            pset = repo.get_permission_set(session, permission_set)
+            if repo.add_grant(session, u.id, pset.id):
                 audit.record_event(
                     session,
                     actor=actor,
@@ -444,18 +383,13 @@ class UserService:
                     object_name=u.email,
                     details={"permission_set": pset.name},
                 )
-            return self._view(u, user_sets(session, [u.id])[u.id])
+            return self._view(u, repo.user_sets(session, [u.id])[u.id])
 
     def revoke(self, user: int | str, permission_set: int | str, *, actor: str = SYSTEM_ACTOR) -> UserView:
         with self.db.begin() as session:
-            u = get_user(session, user)
-            pset = get_permission_set(session, permission_set)
-            result = session.execute(
-                delete(UserPermissionSet).where(
-                    UserPermissionSet.user_id == u.id, UserPermissionSet.permission_set_id == pset.id
-                )
-            )
-            if getattr(result, "rowcount", 0):
+            u = repo.get_user(session, user)
+            pset = repo.get_permission_set(session, permission_set)
+            if repo.remove_grant(session, u.id, pset.id):
                 audit.record_event(
                     session,
                     actor=actor,
@@ -464,7 +398,7 @@ class UserService:
                     object_name=u.email,
                     details={"permission_set": pset.name},
                 )
-            return self._view(u, user_sets(session, [u.id])[u.id])
+            return self._view(u, repo.user_sets(session, [u.id])[u.id])
 
     # Logging in -------------------------------------------------------------------------------
 
@@ -487,7 +421,7 @@ class UserService:
                 retry_after=wait,
             )
         with self.db.read() as session:
-            user = session.scalar(select(User).where(User.email == address))
+            user = repo.find_user_by_email(session, address)
             stored = user.password_hash if user is not None else None
         ok = False
         try:
@@ -504,14 +438,14 @@ class UserService:
                 hint="check them; repeated failures lock the account for a while",
             )
         with self.db.begin() as session:
-            session.execute(delete(LoginAttempt).where(LoginAttempt.key == keys[0]))
-            fresh = session.get(User, user.id)
+            repo.clear_login_attempts(session, keys[0])
+            fresh = repo.find_user(session, user.id)
             assert fresh is not None
             fresh.last_login_at = now
             assert stored is not None
             if self.hasher.check_needs_rehash(stored):
                 fresh.password_hash = self.hasher.hash(password)
-            sets = user_sets(session, [fresh.id])[fresh.id]
+            sets = repo.user_sets(session, [fresh.id])[fresh.id]
             return Principal(fresh.id, fresh.email, fresh.role, effective_permissions(fresh, sets), "session")
 
 
@@ -520,7 +454,7 @@ def _is_active_admin(user: User) -> bool:
 
 
 def _locked_for(session: Session, keys: list[str], now: datetime) -> float | None:
-    rows = session.scalars(select(LoginAttempt).where(LoginAttempt.key.in_(keys)))
+    rows = repo.login_attempts(session, keys)
     waits = [
         (ensure_utc(r.locked_until) - now).total_seconds()
         for r in rows
@@ -530,22 +464,7 @@ def _locked_for(session: Session, keys: list[str], now: datetime) -> float | Non
 
 
 def _record_failure(session: Session, key: str, limit: int, policy: LoginPolicy, now: datetime) -> None:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        session.execute(
-            pg_insert(LoginAttempt)
-            .values(key=key, failures=0, window_started_at=now)
-            .on_conflict_do_nothing(index_elements=["key"])
-        )
-        row = session.scalar(select(LoginAttempt).where(LoginAttempt.key == key).with_for_update())
-    else:
-        row = session.get(LoginAttempt, key)
-        if row is None:
-            row = LoginAttempt(key=key, failures=0, window_started_at=now)
-            session.add(row)
-    assert row is not None
+    row = repo.login_attempt_for_update(session, key, now)
     if now - ensure_utc(row.window_started_at) > policy.window:
         row.failures = 0
         row.window_started_at = now

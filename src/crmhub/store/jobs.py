@@ -87,3 +87,40 @@ def job_versions(session: Session, job_id: int) -> list[JobVersion]:
 def delete_job(session: Session, job: Job) -> None:
     session.delete(job)
     session.flush()
+
+
+def job_names(session: Session, job_ids: set[int]) -> dict[int, str]:
+    """The names of the given jobs by id (missing ids are left out)."""
+    if not job_ids:
+        return {}
+    return dict(session.execute(select(Job.id, Job.name).where(Job.id.in_(job_ids))).tuples().all())
+
+
+def jobs_of_connection(session: Session, connection_id: int) -> list[str]:
+    """The names of the jobs that use a connection."""
+    return list(session.scalars(select(Job.name).where(Job.connection_id == connection_id)))
+
+
+def lock_job(session: Session, job_id: int) -> None:
+    """Lock the job's row until the transaction ends (PostgreSQL; a no-op on SQLite, whose write
+    transactions are exclusive already)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Job.id).where(Job.id == job_id).with_for_update())
+
+
+def find_job(session: Session, job_id: int) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def job_version(session: Session, job_id: int, version: int) -> JobVersion:
+    """One saved version of a job's spec (NoResultFound when it is missing)."""
+    return session.scalars(
+        select(JobVersion).where(JobVersion.job_id == job_id, JobVersion.version == version)
+    ).one()
+
+
+def inbound_job_ids(session: Session, connection_id: int) -> list[int]:
+    """The ids of the inbound jobs reading from a connection."""
+    return list(
+        session.scalars(select(Job.id).where(Job.connection_id == connection_id, Job.direction == "inbound"))
+    )

@@ -89,6 +89,39 @@ def last_run(session: Session, job_id: int) -> Run | None:
     )
 
 
+def run_by_idempotency_key(session: Session, job_id: int, key: str) -> Run | None:
+    return session.scalar(select(Run).where(Run.idempotency_key == key, Run.job_id == job_id))
+
+
+def run_job_id(session: Session, run_id: str) -> int | None:
+    """The job of a run, or None when the run does not exist."""
+    return session.scalar(select(Run.job_id).where(Run.id == run_id))
+
+
+def lock_run(session: Session, run_id: str) -> None:
+    """Lock the run's row until the transaction ends (PostgreSQL; a no-op on SQLite, whose write
+    transactions are exclusive already)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Run.id).where(Run.id == run_id).with_for_update())
+
+
+def run_progress(
+    session: Session, run_id: str
+) -> tuple[str, int, int | None, dict[str, Any], str, bool] | None:
+    """(status, done, total, counts, message, cancel_requested) of a run: one small query."""
+    row = session.execute(
+        select(
+            Run.status,
+            Run.progress_done,
+            Run.progress_total,
+            Run.counts,
+            Run.message,
+            Run.cancel_requested,
+        ).where(Run.id == run_id)
+    ).first()
+    return None if row is None else tuple(row)  # type: ignore[return-value]
+
+
 def add_event(
     session: Session, run_id: str, kind: str, message: str = "", data: dict[str, Any] | None = None
 ) -> None:
@@ -198,3 +231,17 @@ def artifacts_beyond_retention(session: Session, job_id: int, keep: int, kind: s
         .order_by(Artifact.created_at.desc(), Artifact.id.desc())
     )
     return list(session.scalars(stmt))[keep:]
+
+
+def latest_artifact(session: Session, run_id: str, kind: str) -> Artifact | None:
+    """The run's newest artifact of ``kind`` (e.g. its source snapshot), or None."""
+    return session.scalar(
+        select(Artifact)
+        .where(Artifact.run_id == run_id, Artifact.kind == kind)
+        .order_by(Artifact.id.desc())
+        .limit(1)
+    )
+
+
+def delete_artifact(session: Session, artifact: Artifact) -> None:
+    session.delete(artifact)

@@ -1,18 +1,18 @@
-"""The scheduler's queries: due jobs, bulk run creation, sweeps, the SQLite lease. Caller owns the transaction.
-
-These belong with the other repositories in ``crmhub.store`` (only ``store`` should write SQL); they
-live here for now because the scheduler is their only user and is being built alongside it.
+"""The scheduler's queries: due jobs, bulk run creation, sweeps, and the leader's lock (a PostgreSQL
+advisory lock, or a SQLite lease). Caller owns the transaction (the advisory lock: the connection).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import String, cast, exists, func, insert, select, update
+from sqlalchemy import String, cast, exists, func, insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
 from crmhub.store.models import Job, Run, RunEvent, SchedulerLease
@@ -252,3 +252,21 @@ def release_lease(session: Session, name: str, holder: str) -> None:
         .where(SchedulerLease.name == name, SchedulerLease.holder == holder)
         .values(expires_at=datetime(1970, 1, 1, tzinfo=UTC))
     )
+
+
+# The PostgreSQL advisory lock -----------------------------------------------------------------
+# These take a Connection, not a Session: the lock belongs to one database session, kept open (in
+# autocommit mode) for as long as the scheduler leads.
+
+
+def ping(conn: Connection) -> None:
+    """Raise when the connection (and with it a session lock it holds) is gone."""
+    conn.execute(text("SELECT 1"))
+
+
+def try_advisory_lock(conn: Connection, name: str) -> bool:
+    """Take the session advisory lock of scheduler ``name`` in this database and schema, if free."""
+    where = conn.execute(text("SELECT current_database() || '.' || current_schema()")).scalar_one()
+    digest = hashlib.blake2b(f"crmhub scheduler {where} {name}".encode(), digest_size=8)
+    key = int.from_bytes(digest.digest(), "big", signed=True)
+    return bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one())

@@ -10,15 +10,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import select
-
 from crmhub.connectors.base import Connector
 from crmhub.core.clock import utcnow
 from crmhub.core.cursor import Cursor
 from crmhub.core.errors import CrmHubError, FatalError, SyncError
+from crmhub.store import jobs as job_repo
 from crmhub.store import runs as run_repo
 from crmhub.store.database import Database
-from crmhub.store.models import Job, JobVersion, Run
+from crmhub.store.models import Job, Run
 from crmhub.sync.common import Counts, Progress, RunOutcome
 from crmhub.sync.context import Cancelled, RunContext
 from crmhub.sync.spec import JobSpec
@@ -147,13 +146,12 @@ def claim_run(
     worker = worker or worker_name()
     now = now or utcnow()
     with db.begin() as session:
-        job_id = session.scalar(select(Run.job_id).where(Run.id == run_id))
+        job_id = run_repo.run_job_id(session, run_id)
         if job_id is None:
             return "missing"
         # Lock the job row (PostgreSQL; SQLite's write transaction is exclusive already): claims of
         # runs of one job are serialised, so two of them never both see "nothing running".
-        if db.dialect == "postgresql":
-            session.execute(select(Job.id).where(Job.id == job_id).with_for_update())
+        job_repo.lock_job(session, job_id)
         run = run_repo.get_run(session, run_id)
         if run.status not in run_repo.ACTIVE_STATUSES:
             return "finished"
@@ -230,11 +228,9 @@ def execute_run(
     """Execute a created run to its end and record the outcome. Never raises for a run's failure."""
     with db.begin() as session:
         run = run_repo.get_run(session, run_id)
-        job = session.get(Job, run.job_id)
+        job = job_repo.find_job(session, run.job_id)
         assert job is not None
-        version = session.scalars(
-            select(JobVersion).where(JobVersion.job_id == job.id, JobVersion.version == run.job_version)
-        ).one()
+        version = job_repo.job_version(session, job.id, run.job_version)
         spec = JobSpec.model_validate(version.spec)
         if run.status == "queued":
             run.status = "running"
@@ -242,14 +238,7 @@ def execute_run(
             run.worker = worker_name()
         run.heartbeat_at = utcnow()
         run_repo.add_event(session, run.id, "started", f"{run.mode} {spec.direction} run of job {job.name!r}")
-        from crmhub.store.models import Job as JobModel
-
-        echo_jobs = frozenset(
-            str(j.id)
-            for j in session.query(JobModel).filter(
-                JobModel.connection_id == job.connection_id, JobModel.direction == "inbound"
-            )
-        )
+        echo_jobs = frozenset(str(j) for j in job_repo.inbound_job_ids(session, job.connection_id))
         state, connection_id, job_id, job_version = (
             dict(job.state),
             job.connection_id,
@@ -316,7 +305,7 @@ def execute_run(
         run.usage = usage
         run.finished_at = utcnow()
         if spec.direction == "outbound" and status in ("succeeded", "succeeded_with_errors") and not dry_run:
-            job = session.get(Job, job_id)
+            job = job_repo.find_job(session, job_id)
             if job is not None:
                 job.state = {k: v for k, v in job.state.items() if k not in ("outbound", "outbound_run")}
         run_repo.add_event(session, run_id, "finished", f"{status}: {message}", {"counts": counts.as_dict()})
@@ -347,13 +336,12 @@ def _retention(session: Any, job_id: int, spec: JobSpec) -> None:
         session, job_id, spec.settings.snapshot_retention, "source_snapshot"
     ):
         Path(artifact.path).unlink(missing_ok=True)
-        session.delete(artifact)
+        run_repo.delete_artifact(session, artifact)
 
 
 def cancel_run(db: Database, run_id: str) -> Run:
     with db.begin() as session:
-        if db.dialect == "postgresql":  # not between a worker's claim and its commit
-            session.execute(select(Run.id).where(Run.id == run_id).with_for_update())
+        run_repo.lock_run(session, run_id)  # not between a worker's claim and its commit
         run = run_repo.get_run(session, run_id)
         if run.status == "queued":
             run.status = "cancelled"

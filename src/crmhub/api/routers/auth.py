@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from crmhub import __version__
 from crmhub.api.deps import CSRF_COOKIE, SESSION_COOKIE, Ctx, allow
 from crmhub.api.schemas import HealthPublic, LoginCreate, SessionPublic, UserPublic
-from crmhub.services.tokens import SESSION_LIFETIME, csrf_token_for
+from crmhub.services.tokens import SESSION_LIFETIME, SESSION_MAX_AGE, csrf_token_for
 from crmhub.services.users import Principal, UserView
 
 router = APIRouter(tags=["auth"])
@@ -36,8 +36,10 @@ def health() -> HealthPublic:
     "/auth/login",
     summary="Log in with e-mail and password",
     description="Sets an HttpOnly, SameSite=Lax session cookie and returns the CSRF token that unsafe "
-    "cookie-authenticated requests send in X-CSRF-Token. Repeated failures per account and per "
-    "address answer 429 with Retry-After.",
+    "cookie-authenticated requests send in X-CSRF-Token. The session ends after "
+    f"{SESSION_LIFETIME.total_seconds() / 3600:g} hours unused; using it extends it, up to "
+    f"{SESSION_MAX_AGE.days} days after the login. Repeated failures per account and per address "
+    "answer 429 with Retry-After.",
 )
 def login(body: LoginCreate, request: Request, response: Response, ctx: Ctx) -> SessionPublic:
     client = request.client.host if request.client else None
@@ -45,7 +47,9 @@ def login(body: LoginCreate, request: Request, response: Response, ctx: Ctx) -> 
     issued = ctx.tokens.create_session(principal.user_id)
     csrf = csrf_token_for(issued.text)
     secure = request.url.scheme == "https"
-    max_age = int(SESSION_LIFETIME.total_seconds())
+    # The cookies last as long as the session can (its maximum age): the server decides when the
+    # session ends, and a sliding session must not lose its cookie when the first expiry passes.
+    max_age = int(ctx.tokens.session_max_age.total_seconds())
     response.set_cookie(
         SESSION_COOKIE, issued.text, max_age=max_age, httponly=True, samesite="lax", secure=secure, path="/"
     )

@@ -106,12 +106,8 @@ def get_connection(ctx: Ctx, connection: ConnectionRef, _: Principal = allow(REA
 def update_connection(
     body: ConnectionUpdate, ctx: Ctx, connection: ConnectionRef, principal: Principal = allow(WRITE)
 ) -> ConnectionPublic:
-    view = queries.update_connection(
-        ctx.connections,
-        connection,
-        settings=body.settings,
-        credentials=body.credentials,
-        actor=principal.actor,
+    view = ctx.connections.update(
+        connection, settings=body.settings, credentials=body.credentials, actor=principal.actor
     )
     return connection_public(view)
 

@@ -1,5 +1,9 @@
 """The CSV connector: encoding detection, delimiter sniffing, quoted newlines, errors with line numbers.
 
+Files are opened only inside the allowed file roots when the connector is given them (connections
+opened through ``ConnectionService`` always are: ``CRMHUB_FILE_ROOTS``); every file is checked as it
+is opened, after resolving symlinks and ``..``.
+
 Reading streams the file row by row (never the whole file in memory). A ragged row is rejected with
 its line number and the rest is read; a file that cannot be decoded or whose quoted field never
 closes stops the read with the line where the trouble starts. Writing goes to ``<folder>/<object>.csv``
@@ -35,6 +39,7 @@ from crmhub.connectors.base import (
 )
 from crmhub.connectors.csv.spec import CsvCredentials, CsvSettings
 from crmhub.connectors.errors import ConnectorFatalError
+from crmhub.connectors.files import PathNotAllowedError, confine
 from crmhub.connectors.filtering import Predicate, local_predicate
 from crmhub.connectors.usage import ApiUsage
 from crmhub.core.values import CoercionError, coercer_for, format_datetime
@@ -104,10 +109,25 @@ class CsvConnector:
         {Capability.READ, Capability.WRITE, Capability.UPSERT}
     )
 
-    def __init__(self, settings: CsvSettings, credentials: CsvCredentials | None = None, **_: Any) -> None:
+    def __init__(
+        self,
+        settings: CsvSettings,
+        credentials: CsvCredentials | None = None,
+        *,
+        file_roots: Sequence[Path] | None = None,
+        **_: Any,
+    ) -> None:
         self.settings = settings
         self.root = Path(settings.path).expanduser()
+        #: Where files may be opened; None: anywhere (for code that chose the path itself).
+        self.file_roots = list(file_roots) if file_roots is not None else None
         self.usage = ApiUsage()
+
+    def _confined(self, path: Path) -> Path:
+        """``path`` when it lies inside the allowed roots (after symlinks and ``..``), else PathNotAllowedError."""
+        if self.file_roots is not None:
+            confine(path, self.file_roots, what="the CSV connection's path")
+        return path
 
     # Discovery ------------------------------------------------------------------------------
 
@@ -122,6 +142,7 @@ class CsvConnector:
             if "/" in object_name or "\\" in object_name or object_name.startswith("."):
                 raise ConnectorFatalError(f"{object_name!r} is not a CSV object name (no paths)")
             path = self.root / (object_name if object_name.lower().endswith(".csv") else f"{object_name}.csv")
+        self._confined(path)
         if must_exist and not path.is_file():
             raise ConnectorFatalError(
                 f"CSV file {path} does not exist", hint="check the connection's path and the object name"
@@ -129,6 +150,10 @@ class CsvConnector:
         return path
 
     def test(self) -> ConnectionCheck:
+        try:
+            self._confined(self.root)
+        except PathNotAllowedError as exc:
+            return ConnectionCheck(False, str(exc))
         if self.root.is_dir():
             count = len(list(self.root.glob("*.csv")))
             return ConnectionCheck(True, f"folder {self.root} holds {count} CSV file(s)")
@@ -137,6 +162,7 @@ class CsvConnector:
         return ConnectionCheck(False, f"{self.root} does not exist")
 
     def list_objects(self) -> list[ObjectInfo]:
+        self._confined(self.root)
         files = [self.root] if self.root.is_file() else sorted(self.root.glob("*.csv"))
         return [ObjectInfo(name=p.stem, label=p.name) for p in files]
 

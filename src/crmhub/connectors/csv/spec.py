@@ -8,7 +8,10 @@ from crmhub.connectors.registry import ConnectorSpec, register
 
 
 class CsvSettings(BaseModel):
-    path: str = Field(description="A folder of .csv files (each file is an object) or one .csv file.")
+    path: str = Field(
+        description="A folder of .csv files (each file is an object) or one .csv file, inside one of the "
+        "folders CRMHUB_FILE_ROOTS allows (default: the data folder's files/)."
+    )
     delimiter: str | None = Field(None, description="Field delimiter; sniffed from the file when empty.")
     encoding: str | None = Field(None, description="Text encoding; detected when empty (UTF-8 first).")
     id_column: str | None = Field(
@@ -33,5 +36,6 @@ SPEC = register(
         settings_model=CsvSettings,
         credentials_model=CsvCredentials,
         factory="crmhub.connectors.csv.connector:CsvConnector",
+        path_settings=("path",),
     )
 )

@@ -1,0 +1,131 @@
+"""Keyset-paged listings as the API shows them: jobs with their newest run, runs, run events, ledger
+rows, records filtered by an expression, audit events. Caller owns the transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, func, select
+from sqlalchemy.orm import Session
+
+from crmhub.expr import ValueType, parse
+from crmhub.store.expr_sql import compile_sql
+from crmhub.store.models import AuditEvent, Job, ObjectType, Record, Run, RunError, RunEvent
+from crmhub.store.schema import TypeSchema
+
+#: The columns a listing shows of a job and of its last run (plain rows: no ORM objects, no JSON
+#: documents beyond the schedule), read in two queries for a whole page.
+_JOB_COLUMNS = (
+    Job.id,
+    Job.name,
+    Job.direction,
+    Job.connection_id,
+    Job.remote_object,
+    Job.object_type,
+    Job.version,
+    Job.enabled,
+    Job.schedule,
+    Job.next_run_at,
+    Job.updated_at,
+)
+_RUN_COLUMNS = (Run.id, Run.job_id, Run.status, Run.trigger, Run.mode, Run.created_at, Run.finished_at)
+
+
+def _newest_run_ids(job_ids: list[int]) -> Any:
+    # Run ids are ULIDs: the greatest id of a job is its newest run.
+    return select(func.max(Run.id)).where(Run.job_id.in_(job_ids)).group_by(Run.job_id)
+
+
+def last_runs(session: Session, job_ids: list[int]) -> dict[int, Run]:
+    """The newest run of each job (jobs without runs are left out)."""
+    if not job_ids:
+        return {}
+    return {r.job_id: r for r in session.scalars(select(Run).where(Run.id.in_(_newest_run_ids(job_ids))))}
+
+
+def jobs_page(session: Session, *, after: str | None, limit: int) -> list[tuple[Row[Any], Row[Any] | None]]:
+    """Jobs in name order after ``after``, each with its newest run: rows with the listed columns."""
+    stmt = select(*_JOB_COLUMNS).order_by(Job.name).limit(limit)
+    if after is not None:
+        stmt = stmt.where(Job.name > after)
+    jobs = session.execute(stmt).all()
+    ids = [j.id for j in jobs]
+    last = (
+        {r.job_id: r for r in session.execute(select(*_RUN_COLUMNS).where(Run.id.in_(_newest_run_ids(ids))))}
+        if ids
+        else {}
+    )
+    return [(j, last.get(j.id)) for j in jobs]
+
+
+def runs_page(
+    session: Session,
+    *,
+    job_id: int | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: str | None = None,
+    limit: int = 50,
+) -> list[Run]:
+    """Runs newest first (by id: ULIDs sort by creation time), filtered by job, status and time."""
+    stmt = select(Run)
+    if job_id is not None:
+        stmt = stmt.where(Run.job_id == job_id)
+    if status is not None:
+        stmt = stmt.where(Run.status == status)
+    if since is not None:
+        stmt = stmt.where(Run.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(Run.created_at < until)
+    if before is not None:
+        stmt = stmt.where(Run.id < before)
+    return list(session.scalars(stmt.order_by(Run.id.desc()).limit(limit)))
+
+
+def events_page(session: Session, run_id: str, *, after: int | None, limit: int) -> list[RunEvent]:
+    stmt = select(RunEvent).where(RunEvent.run_id == run_id)
+    if after is not None:
+        stmt = stmt.where(RunEvent.id > after)
+    return list(session.scalars(stmt.order_by(RunEvent.id).limit(limit)))
+
+
+def errors_page(session: Session, run_id: str, *, after: int | None, limit: int) -> list[RunError]:
+    stmt = select(RunError).where(RunError.run_id == run_id)
+    if after is not None:
+        stmt = stmt.where(RunError.id > after)
+    return list(session.scalars(stmt.order_by(RunError.id).limit(limit)))
+
+
+def records_page(
+    session: Session,
+    schema: TypeSchema,
+    *,
+    filter: str | None,
+    after: str | None,
+    limit: int,
+    include_deleted: bool = False,
+) -> list[Record]:
+    """Records of one type in hub id order, filtered by an expression over their attributes."""
+    stmt = select(Record).where(Record.object_type_id == schema.id)
+    if not include_deleted:
+        stmt = stmt.where(Record.deleted_at.is_(None))
+    if filter:
+        types = {name: ValueType(t) for name, t in schema.types.items()}
+        dialect = session.get_bind().dialect.name
+        stmt = stmt.where(compile_sql(parse(filter), Record.values, dialect_name=dialect, schema=types))
+    if after is not None:
+        stmt = stmt.where(Record.hub_id > after)
+    return list(session.scalars(stmt.order_by(Record.hub_id).limit(limit)))
+
+
+def object_type_name(session: Session, object_type_id: int) -> str | None:
+    return session.scalar(select(ObjectType.name).where(ObjectType.id == object_type_id))
+
+
+def audit_page(session: Session, *, before: int | None, limit: int) -> list[AuditEvent]:
+    stmt = select(AuditEvent)
+    if before is not None:
+        stmt = stmt.where(AuditEvent.id < before)
+    return list(session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit)))
