@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 from pathlib import Path
@@ -63,6 +64,10 @@ def _serve(app_: object, port: int, tls_cert: Path | None, tls_key: Path | None,
         # no-op handler turns Ctrl-C / SIGTERM into a clean exit 0.
         signal.signal(signal.SIGINT, lambda *_: None)
         signal.signal(signal.SIGTERM, lambda *_: None)
+        # The seeded vocabularies and indexes live as long as the process: keep them out of the
+        # collector's full passes (pages allocate thousands of dicts each, which trigger them).
+        gc.collect()
+        gc.freeze()
         asyncio.run(server.serve(sockets=[sock]))
     except OSError as exc:
         _fail(f"the emulator could not start: {exc}", 1)

@@ -50,9 +50,30 @@ def _b62_9(value: int) -> str:
     return B62[g] + _PAIRS[h] + _PAIRS[f] + _PAIRS[d] + _PAIRS[b]
 
 
+_FLAG = [1 if "A" <= c <= "Z" else 0 for c in B62]
+_PAIR_FLAGS = [_FLAG[a] | _FLAG[b] << 1 for a in range(62) for b in range(62)]
+_SMALL = 62**5
+
+
 def make_id(prefix: str, row: int) -> str:
     """The 18-character id of ``row`` of the object with key ``prefix``."""
-    return to_18(prefix + POD + _b62_9(row + 1))
+    number = row + 1
+    if number >= _SMALL or len(prefix) != 3:
+        return to_18(prefix + POD + _b62_9(number))
+    # Pages of ids are made one per record: below 62**5 the id is <prefix>5g00000<5 digits>, whose
+    # first two checksum characters depend on the prefix alone and the third on the 5 digits.
+    high, low = divmod(number, 3844)
+    top, mid = divmod(high, 3844)
+    flags = _FLAG[top] | _PAIR_FLAGS[mid] << 1 | _PAIR_FLAGS[low] << 3
+    head = _HEADS.get(prefix)
+    if head is None:
+        zero = to_18(prefix + POD + "000000000")
+        head = _HEADS[prefix] = (zero[:10], zero[15:17])
+    return head[0] + B62[top] + _PAIRS[mid] + _PAIRS[low] + head[1] + _SUFFIX_CHARS[flags]
+
+
+#: key prefix → (the id's first ten characters, its first two checksum characters)
+_HEADS: dict[str, tuple[str, str]] = {}
 
 
 def parse_id(value: str) -> tuple[str, int] | None:
