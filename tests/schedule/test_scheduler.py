@@ -349,3 +349,31 @@ def test_given_a_started_scheduler_when_woken_then_it_ticks_in_the_background(
     finally:
         scheduler.stop()
     assert not scheduler.is_leader
+
+
+def test_given_more_due_jobs_than_one_tick_takes_when_ticking_then_oldest_slots_go_first_and_the_rest_next(
+    jobs: JobService, hub: HubService, recorder: Recorder
+) -> None:
+    for i in range(7):
+        jobs.create(job_spec(name=f"job-{i}", schedule=DAILY_6), enabled=True)
+        set_job(hub, f"job-{i}", next_run_at=SLOT - timedelta(minutes=i))  # job-6 has the oldest slot
+    scheduler = Scheduler(hub.db, recorder, max_due=3)
+    try:
+        now = SLOT + timedelta(seconds=1)
+        first = scheduler.tick(now=now)
+        assert first.due == 3 and len(first.created) == 3
+        assert sorted(r.job_id for r in _runs(hub, first.created)) == sorted(
+            job_row(hub, f"job-{i}").id for i in (4, 5, 6)
+        )
+        second, third = scheduler.tick(now=now), scheduler.tick(now=now)
+        assert (second.due, third.due) == (3, 1)
+        assert scheduler.tick(now=now).due == 0
+        assert len(recorder.submitted) == 7 == len(set(recorder.submitted))
+        assert all(len(runs_of(hub, f"job-{i}")) == 1 for i in range(7))
+    finally:
+        scheduler.stop()
+
+
+def _runs(hub: HubService, run_ids: list[str]) -> list[Run]:
+    with hub.db.read() as session:
+        return [run_repo.get_run(session, run_id) for run_id in run_ids]

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from crmhub.api.app import create_app
 from crmhub.execute import InProcessExecutor
+from crmhub.execute.settings import ExecutionSettings
 from crmhub.schedule import Scheduler
 from crmhub.services.hub import HubService
 from crmhub.services.notifications import Notifier, NotifyingExecutor
@@ -25,10 +26,9 @@ def app_from_environment() -> FastAPI:
     hub = HubService.open()
     hub.check_ready()
     notifier = Notifier(hub)
-    executor = NotifyingExecutor(
-        InProcessExecutor(hub, workers=int(os.environ.get("CRMHUB_RUN_WORKERS", "2"))), notifier
-    )
-    scheduler = Scheduler(hub.db, executor)
+    execution = ExecutionSettings()
+    executor = NotifyingExecutor(InProcessExecutor(hub, workers=execution.run_workers), notifier)
+    scheduler = Scheduler(hub.db, executor, **execution.scheduler_options())
     background: list[Any] = [notifier, executor, scheduler]
     return create_app(
         hub,

@@ -11,7 +11,10 @@
 * ``CRMHUB_REQUEUE_AFTER_SECONDS`` — a queued run not picked up for this long, with nothing else of
   its job running, is handed to the executor again (default 300).
 * ``CRMHUB_SCHEDULER_INTERVAL_SECONDS`` — seconds between scheduler ticks (default 5).
-* ``CRMHUB_WORKERS`` — threads of the in-process executor (default 2).
+* ``CRMHUB_SCHEDULER_MAX_DUE`` — due jobs one tick takes at most (default 250); when more are due,
+  the scheduler ticks again at once, so a burst is created in several short transactions.
+* ``CRMHUB_RUN_WORKERS`` — runs ``crmhub serve`` executes at the same time (threads of the in-process
+  executor, default 2; ``crmhub worker`` takes ``--concurrency`` instead).
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ class ExecutionSettings(BaseSettings):
     stale_after_seconds: float = Field(120.0, gt=0)
     requeue_after_seconds: float = Field(300.0, gt=0)
     scheduler_interval_seconds: float = Field(5.0, gt=0)
-    workers: int = Field(2, ge=1, le=64)
+    scheduler_max_due: int = Field(250, ge=1, le=100_000)
+    run_workers: int = Field(2, ge=1, le=64)
 
     @property
     def stale_after(self) -> timedelta:
@@ -46,4 +50,5 @@ class ExecutionSettings(BaseSettings):
             "interval": self.scheduler_interval_seconds,
             "stale_after": self.stale_after,
             "requeue_after": timedelta(seconds=self.requeue_after_seconds),
+            "max_due": self.scheduler_max_due,
         }

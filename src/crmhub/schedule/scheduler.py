@@ -46,12 +46,16 @@ from crmhub.store import schedules as _store
 from crmhub.store.database import Database
 from crmhub.sync.runner import STALE_AFTER, mode_for, requeue_dead
 
-__all__ = ["RunSubmitter", "Scheduler", "TickReport", "scheduled_key"]
+__all__ = ["MAX_DUE", "RunSubmitter", "Scheduler", "TickReport", "scheduled_key"]
 
 log = logging.getLogger("crmhub.schedule")
 
 #: A queued run not picked up for this long, with nothing else of its job running, is handed out again.
 REQUEUE_AFTER = timedelta(minutes=5)
+
+#: Due jobs one tick takes at most (see :class:`Scheduler`): about 15 ms of work on SQLite, 25 ms on
+#: PostgreSQL on the 2-core machine the benchmarks run on.
+MAX_DUE = 250
 
 _TIMEDELTA: TypeAdapter[timedelta] = TypeAdapter(timedelta)
 _PARSED_CACHE = 100_000
@@ -156,8 +160,11 @@ class Scheduler:
 
     ``start()`` ticks every ``interval`` seconds in a background thread (``crmhub serve``);
     ``run_forever()`` does the same in the calling thread (``crmhub scheduler``); ``tick()`` once.
-    ``max_due`` bounds the due jobs one tick takes (oldest slots first); while a tick takes that
-    many, the loop ticks again at once — shorter transactions, same throughput.
+    ``max_due`` (default :data:`MAX_DUE`; ``None`` for no bound) bounds the due jobs one tick takes,
+    oldest slots first; while a tick takes that many, the loop ticks again at once. A burst of
+    thousands of due jobs (every hourly job at the top of the hour) is then created in a few short
+    transactions — each tick holds the database's write lock for tens of milliseconds, not for the
+    whole burst — at the same overall throughput.
     """
 
     def __init__(
@@ -169,7 +176,7 @@ class Scheduler:
         stale_after: timedelta = STALE_AFTER,
         requeue_after: timedelta = REQUEUE_AFTER,
         lease_ttl: timedelta | None = None,
-        max_due: int | None = None,
+        max_due: int | None = MAX_DUE,
         name: str = "default",
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
