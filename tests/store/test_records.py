@@ -226,3 +226,47 @@ def test_list_pages_by_hub_id(hub) -> None:
 
 def test_outcome_values_are_the_documented_words() -> None:
     assert [o.value for o in Outcome] == ["created", "updated", "unchanged", "ignored", "failed"]
+
+
+def test_given_a_load_that_meets_stored_keys_in_a_later_batch_then_each_row_gets_its_own_outcome(hub) -> None:
+    # Batch 1 creates everything; batch 2 meets keys stored before the load (one soft-deleted), a
+    # key twice, a key differing only in case, and a bad value.
+    hub.upsert("account", [{"account_id": "OLD-1", "name": "kept"}, {"account_id": "OLD-2", "name": "gone"}])
+    hub.soft_delete([hub.find_record("account", "OLD-2").hub_id])
+    first_batch = [{"account_id": f"N-{i}", "name": f"n{i}"} for i in range(10)]
+    second_batch = [
+        {"account_id": "N-10", "name": "new"},
+        {"account_id": "old-1", "name": "not the same key: ids are case-sensitive"},
+        {"account_id": "OLD-1", "name": "kept"},
+        {"account_id": "OLD-2", "name": "back"},
+        {"account_id": "N-11", "name": "twice"},
+        {"account_id": "N-11", "name": "twice, changed"},
+        {"account_id": "N-12", "employees": "lots"},
+        {"account_id": "OLD-1", "name": "renamed", "industry": "Retail"},
+        {"account_id": "N-3", "name": "n3"},
+        {"account_id": "N-4", "name": "n4 changed"},
+    ]
+    result = hub.upsert("account", first_batch + second_batch, batch_size=10, stamp=Stamp("load", "1"))
+    assert _statuses(result)[10:] == [
+        "created",
+        "created",
+        "unchanged",
+        "updated",
+        "created",
+        "updated",
+        "failed",
+        "updated",
+        "unchanged",
+        "updated",
+    ]
+    assert hub.count_records("account") == 15
+    assert hub.find_record("account", "OLD-1").values == {
+        "account_id": "OLD-1",
+        "name": "renamed",
+        "industry": "Retail",
+    }
+    assert hub.find_record("account", "OLD-2").values["name"] == "back"
+    assert hub.find_record("account", "N-11").values["name"] == "twice, changed"
+    assert hub.find_record("account", "N-4").values["name"] == "n4 changed"
+    old = hub.find_record("account", "OLD-1")
+    assert result.results[11].hub_id != old.hub_id and result.results[12].hub_id == old.hub_id
