@@ -2,8 +2,22 @@ from pathlib import Path
 
 import pytest
 
+from crmhub.config import Settings
+from crmhub.emulators import salesforce as sf
+from crmhub.services.hub import HubService
 from crmhub.services.jobs import JobService
+from crmhub.store.database import Database
 from crmhub.sync.spec import JobSpec
+
+SF_ACCOUNT_FIELDS = [
+    "Id",
+    "Name",
+    "Industry",
+    "NumberOfEmployees",
+    "AnnualRevenue",
+    "Products__c",
+    "Owner.Email",
+]
 
 
 @pytest.fixture
@@ -49,3 +63,49 @@ def inbound_spec(**overrides) -> JobSpec:  # type: ignore[no-untyped-def]
     data.update(overrides)
     data["settings"] = {**data["settings"], **settings}
     return JobSpec.model_validate(data)
+
+
+def sf_hub(url: str, home: Path) -> HubService:
+    """An initialised hub on ``url`` whose files live under ``home``."""
+    hub = HubService(Database(url), settings=Settings(home=home, database_url=url))
+    hub.init()
+    return hub
+
+
+def sf_accounts_job(hub: HubService, base_url: str) -> JobService:
+    """A Salesforce connection 'sf' to the emulator at ``base_url`` and an inbound job 'accounts' (pages of 200)."""
+    jobs = JobService(hub)
+    jobs.connections.add(
+        "sf",
+        "salesforce",
+        {"login_url": base_url, "username": sf.DEFAULT_USERNAME, "page_size": 200},
+        {
+            "client_id": sf.DEFAULT_CLIENT_ID,
+            "client_secret": sf.DEFAULT_CLIENT_SECRET,
+            "password": sf.DEFAULT_PASSWORD,
+            "security_token": sf.DEFAULT_SECURITY_TOKEN,
+        },
+    )
+    jobs.create(
+        JobSpec.model_validate(
+            {
+                "name": "accounts",
+                "direction": "inbound",
+                "connection": "sf",
+                "remote_object": "Account",
+                "object_type": "account",
+                "fields": SF_ACCOUNT_FIELDS,
+                "settings": {"batch_size": 200},
+                "mapping": [
+                    {"source": "Id", "target": "account_id"},
+                    {"source": "Name", "target": "name"},
+                    {"source": "Industry", "target": "industry"},
+                    {"source": "NumberOfEmployees", "target": "employees"},
+                    {"source": "AnnualRevenue", "target": "annual_revenue"},
+                    {"source": "Products__c", "target": "products"},
+                    {"source": "Owner.Email", "target": "owner_email"},
+                ],
+            }
+        )
+    )
+    return jobs

@@ -1,6 +1,7 @@
 """Inbound jobs end to end on a CSV source, on SQLite and PostgreSQL."""
 
 import gzip
+import zlib
 from pathlib import Path
 
 import orjson
@@ -81,11 +82,18 @@ def test_given_a_changed_row_when_run_again_then_only_it_is_updated(jobs, files:
 def test_dry_run_changes_nothing_but_reports_what_it_would_do(jobs, files: Path) -> None:
     write_csv(files / "accounts.csv", HEADER, [f"A{i},Company {i},{i},01.01.2000,de" for i in range(5)])
     jobs.create(inbound_spec())
-    _, outcome = jobs.run("accounts-in", dry_run=True)
+    run, outcome = jobs.run("accounts-in", dry_run=True)
     assert outcome.counts.created == 5
     assert jobs.hub.count_records("account") == 0
     job, _ = jobs.get("accounts-in")
     assert job.state == {}
+    # What it read is in its snapshot file; no artifact, no resume point (nothing was committed).
+    assert (
+        outcome.snapshot is not None and len(gzip.decompress(outcome.snapshot.read_bytes()).splitlines()) == 5
+    )
+    with jobs.db.read() as session:
+        assert run_repo.artifacts(session, run.id) == []
+        assert run_repo.get_run(session, run.id).checkpoint == {}
 
 
 def test_creation_off_counts_new_records_as_ignored(jobs, files: Path) -> None:
@@ -121,6 +129,28 @@ def test_the_source_snapshot_holds_every_record_read(jobs, files: Path) -> None:
     with jobs.db.read() as session:
         artifact = run_repo.artifacts(session, run.id)[0]
     assert artifact.records == 2 and Path(artifact.path) == outcome.snapshot
+
+
+def _gzip_members(data: bytes) -> int:
+    count = 0
+    while data:
+        member = zlib.decompressobj(wbits=31)
+        member.decompress(data)
+        assert member.eof
+        data, count = member.unused_data, count + 1
+    return count
+
+
+def test_each_committed_page_is_one_gzip_member_and_the_run_records_where_it_ends(jobs, files: Path) -> None:
+    write_csv(files / "accounts.csv", HEADER, [f"A{i},Company {i},{i},01.01.2000,de" for i in range(5)])
+    jobs.create(inbound_spec(settings={"batch_size": 2}))
+    run, outcome = jobs.run("accounts-in")
+    assert outcome.snapshot is not None
+    data = outcome.snapshot.read_bytes()
+    assert _gzip_members(data) == 3 and len(gzip.decompress(data).splitlines()) == 5
+    with jobs.db.read() as session:
+        checkpoint = run_repo.get_run(session, run.id).checkpoint
+    assert checkpoint["snapshot"] == {"size": len(data), "records": 5, "pages": 3, "first_page": 1}
 
 
 def test_snapshot_retention_keeps_the_last_n(jobs, files: Path) -> None:

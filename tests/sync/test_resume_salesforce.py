@@ -7,63 +7,14 @@ import sys
 import time
 from pathlib import Path
 
-from crmhub.config import Settings
 from crmhub.emulators import salesforce as sf
 from crmhub.emulators._common.faults import FaultConfig
 from crmhub.emulators.serve import serve_in_thread
 from crmhub.services.hub import HubService
-from crmhub.services.jobs import JobService
 from crmhub.store import runs as run_repo
-from crmhub.store.database import Database
 from crmhub.store.models import Link, Record
-from crmhub.sync.spec import JobSpec
 
-FIELDS = ["Id", "Name", "Industry", "NumberOfEmployees", "AnnualRevenue", "Products__c", "Owner.Email"]
-
-
-def _hub(url: str, home: Path) -> HubService:
-    settings = Settings(home=home, database_url=url)
-    hub = HubService(Database(url), settings=settings)
-    hub.init()
-    return hub
-
-
-def _setup(hub: HubService, base_url: str) -> JobService:
-    jobs = JobService(hub)
-    jobs.connections.add(
-        "sf",
-        "salesforce",
-        {"login_url": base_url, "username": sf.DEFAULT_USERNAME, "page_size": 200},
-        {
-            "client_id": sf.DEFAULT_CLIENT_ID,
-            "client_secret": sf.DEFAULT_CLIENT_SECRET,
-            "password": sf.DEFAULT_PASSWORD,
-            "security_token": sf.DEFAULT_SECURITY_TOKEN,
-        },
-    )
-    jobs.create(
-        JobSpec.model_validate(
-            {
-                "name": "accounts",
-                "direction": "inbound",
-                "connection": "sf",
-                "remote_object": "Account",
-                "object_type": "account",
-                "fields": FIELDS,
-                "settings": {"batch_size": 200},
-                "mapping": [
-                    {"source": "Id", "target": "account_id"},
-                    {"source": "Name", "target": "name"},
-                    {"source": "Industry", "target": "industry"},
-                    {"source": "NumberOfEmployees", "target": "employees"},
-                    {"source": "AnnualRevenue", "target": "annual_revenue"},
-                    {"source": "Products__c", "target": "products"},
-                    {"source": "Owner.Email", "target": "owner_email"},
-                ],
-            }
-        )
-    )
-    return jobs
+from .conftest import sf_accounts_job, sf_hub
 
 
 def _state(hub: HubService) -> tuple[dict[str, dict], int]:
@@ -78,8 +29,8 @@ def test_given_a_run_killed_mid_way_when_run_again_then_the_hub_equals_an_uninte
 ) -> None:
     emulator = sf.SalesforceEmulator(accounts=3000, contacts=0, seed=3)
     with serve_in_thread(emulator.app) as base_url:
-        hub = _hub(database_url, tmp_path / "home")
-        jobs = _setup(hub, base_url)
+        hub = sf_hub(database_url, tmp_path / "home")
+        jobs = sf_accounts_job(hub, base_url)
         emulator.set_faults(FaultConfig(slow_rate=1.0, slow_seconds=0.15))  # slow pages: time to kill
         env = {**os.environ, "CRMHUB_HOME": str(tmp_path / "home"), "CRMHUB_DATABASE_URL": database_url}
         proc = subprocess.Popen(
@@ -117,8 +68,8 @@ def test_given_a_run_killed_mid_way_when_run_again_then_the_hub_equals_an_uninte
         assert outcome.counts.read <= 3000 - len(partial_records) + 200  # resumed, not restarted
         resumed_state = _state(hub)
 
-        clean = _hub(f"sqlite:///{tmp_path / 'clean.db'}", tmp_path / "clean")
-        clean_jobs = _setup(clean, base_url)
+        clean = sf_hub(f"sqlite:///{tmp_path / 'clean.db'}", tmp_path / "clean")
+        clean_jobs = sf_accounts_job(clean, base_url)
         _, clean_outcome = clean_jobs.run("accounts")
         assert clean_outcome.counts.created == 3000
         clean_state = _state(clean)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import os
 import queue
 import threading
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import orjson
+
+from crmhub.store import runs as run_repo
+
+if TYPE_CHECKING:
+    from crmhub.sync.context import RunContext
 
 
 def fingerprint(*parts: Any) -> bytes:
@@ -27,43 +33,164 @@ def record_hash(salt: bytes, values: dict[str, Any]) -> str:
     ).hexdigest()
 
 
+class SnapshotMark(NamedTuple):
+    """How much of a run's snapshot belongs to its committed pages (committed with each page)."""
+
+    size: int  #: bytes of complete gzip members
+    records: int
+    pages: int  #: pages the run has committed
+    first_page: int = 1  #: the page the file starts with (later when an earlier part was lost)
+
+    def to_json(self) -> dict[str, int]:
+        return self._asdict()
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> SnapshotMark | None:
+        if not data:
+            return None
+        return cls(
+            int(data["size"]), int(data["records"]), int(data["pages"]), int(data.get("first_page", 1))
+        )
+
+
+class SnapshotLoss(NamedTuple):
+    """A resumed run found less snapshot than its committed pages wrote: that part is gone."""
+
+    mark: SnapshotMark  #: what was committed
+    found: int | None  #: bytes found (None: no file)
+
+    @property
+    def message(self) -> str:
+        first, last = self.mark.first_page, self.mark.pages
+        pages = f"page {first}" if first == last else f"pages {first}–{last}"
+        found = (
+            "is missing" if self.found is None else f"has {self.found} of the {self.mark.size} bytes written"
+        )
+        return (
+            f"the source snapshot of {pages} ({self.mark.records} records) was lost: the file {found}; "
+            f"the snapshot holds the records from page {last + 1} on"
+        )
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"lost_pages": [self.mark.first_page, self.mark.pages], "lost_records": self.mark.records}
+
+
 class SnapshotWriter:
     """Streams what a run read to ``<dir>/<run_id>.jsonl.gz``: one JSON line per source record.
 
-    Compression runs in a helper thread (zlib releases the GIL), so it overlaps with the sync.
+    Each :meth:`write` (one page) becomes one complete gzip member appended to the file, so the file
+    is a multi-member gzip that any gzip reader reads as one stream, and a page boundary is a byte
+    offset. :meth:`checkpoint` returns the offset to commit with the page; a resumed run passes it
+    back as ``resume`` and continues right after it, dropping whatever was written past it (a page
+    never committed, possibly torn by the kill). Compression runs in a helper thread (zlib releases
+    the GIL), so it overlaps with the sync.
     """
 
-    def __init__(self, directory: Path, run_id: str) -> None:
+    def __init__(self, directory: Path, run_id: str, *, resume: SnapshotMark | None = None) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"{run_id}.jsonl.gz"
-        self._fh = gzip.open(self.path, "wb", compresslevel=1)
-        self.records = 0
+        #: Set when ``resume`` named more snapshot than the file holds; the file starts anew.
+        self.lost: SnapshotLoss | None = None
+        self._fh = self._open(resume)
+        if resume is not None and self.lost is None:
+            self._size, self.records, self._pages, self._first_page = resume
+        else:
+            self._size, self.records = 0, 0
+            self._pages = resume.pages if resume is not None else 0
+            self._first_page = self._pages + 1
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="crmhub-snapshot", daemon=True)
         self._thread.start()
 
+    def _open(self, resume: SnapshotMark | None) -> BinaryIO:
+        if resume is None:
+            return open(self.path, "wb")  # closed in close()
+        try:
+            fh = open(self.path, "r+b")  # closed in close()
+        except FileNotFoundError:
+            found = None
+        else:
+            found = os.fstat(fh.fileno()).st_size
+            if found >= resume.size:
+                fh.truncate(resume.size)
+                fh.seek(resume.size)
+                return fh
+            fh.close()
+        if resume.size:
+            self.lost = SnapshotLoss(resume, found)
+        return open(self.path, "wb")  # closed in close()
+
     def _drain(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._fh.write(chunk)
-                except BaseException as exc:
-                    self._error = exc
+        while True:
+            chunk = self._queue.get()
+            try:
+                if chunk is None:
+                    return
+                if self._error is None:
+                    member = zlib.compress(chunk, 1, wbits=31)  # wbits 31: one complete gzip member
+                    self._fh.write(member)
+                    self._fh.flush()
+                    self._size += len(member)
+            except BaseException as exc:
+                self._error = exc
+            finally:
+                self._queue.task_done()
 
     def write(self, lines: list[dict[str, Any]]) -> None:
+        """Queue one page's records as one gzip member."""
         if lines:
             dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
             self._queue.put(b"".join([dumps(line, default=str, option=option) for line in lines]))
             self.records += len(lines)
 
+    def checkpoint(self) -> SnapshotMark:
+        """Once everything written so far is in the file: the mark to commit with the page just written."""
+        self._queue.join()
+        if self._error is not None:
+            raise self._error
+        self._pages += 1
+        return SnapshotMark(self._size, self.records, self._pages, self._first_page)
+
     def close(self) -> int:
+        """Finish writing; the file's size in bytes."""
         self._queue.put(None)
         self._thread.join()
         self._fh.close()
         if self._error is not None:
             raise self._error
         return self.path.stat().st_size
+
+
+def open_snapshot(ctx: RunContext) -> SnapshotWriter:
+    """The run's snapshot writer; a resumed run continues after the snapshot of its committed pages."""
+    resume = None if ctx.dry_run else SnapshotMark.from_json(ctx.checkpoint.get("snapshot"))
+    writer = SnapshotWriter(ctx.snapshot_dir, ctx.run_id, resume=resume)
+    if writer.lost is not None:
+        with ctx.db.begin() as session:
+            run_repo.add_event(session, ctx.run_id, "snapshot_lost", writer.lost.message, writer.lost.data)
+    return writer
+
+
+def save_snapshot(ctx: RunContext, writer: SnapshotWriter) -> None:
+    """Close the writer and record the file as the run's artifact (one per run, also when it resumed)."""
+    size = writer.close()
+    if ctx.dry_run:
+        return
+    with ctx.db.begin() as session:
+        artifact = run_repo.latest_artifact(session, ctx.run_id, "source_snapshot")
+        if artifact is None:
+            run_repo.add_artifact(
+                session,
+                ctx.run_id,
+                kind="source_snapshot",
+                path=str(writer.path),
+                records=writer.records,
+                size_bytes=size,
+            )
+        else:  # an earlier attempt of this run got as far as recording it
+            artifact.path, artifact.records, artifact.size_bytes = str(writer.path), writer.records, size
 
 
 COUNT_NAMES = ("read", "created", "updated", "unchanged", "ignored", "deleted", "failed", "sent")

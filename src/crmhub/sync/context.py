@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ class RunContext:
     on_progress: Callable[[Progress], None] | None = None
     #: Job ids whose values must not be echoed back by this (outbound) run: inbound jobs on the same connection.
     echo_jobs: frozenset[str] = frozenset()
+    #: The run's own resume point, committed with each page (e.g. how much snapshot those pages wrote).
+    checkpoint: dict[str, Any] = field(default_factory=dict)
 
 
 class Cancelled(Exception):

@@ -29,7 +29,15 @@ from crmhub.store import runs as run_repo
 from crmhub.store.models import Job, Run
 from crmhub.store.records import Outcome, Stamp
 from crmhub.store.schema import load_schema
-from crmhub.sync.common import Counts, Progress, SnapshotWriter, fingerprint, record_hash
+from crmhub.sync.common import (
+    Counts,
+    Progress,
+    SnapshotWriter,
+    fingerprint,
+    open_snapshot,
+    record_hash,
+    save_snapshot,
+)
 from crmhub.sync.context import Cancelled, DryRunRollback, RunContext
 
 
@@ -105,7 +113,7 @@ class InboundRun:
             page_size=self.settings.batch_size,
             include_deleted=not full,
         )
-        snapshot = SnapshotWriter(ctx.snapshot_dir, ctx.run_id)
+        snapshot = open_snapshot(ctx)
         try:
             with gc_paused():
                 for page in prefetch(iter(pages)):
@@ -124,17 +132,7 @@ class InboundRun:
                         "when a later run finds the parents linked",
                     )
         finally:
-            size = snapshot.close()
-            if not ctx.dry_run:
-                with ctx.db.begin() as session:
-                    run_repo.add_artifact(
-                        session,
-                        ctx.run_id,
-                        kind="source_snapshot",
-                        path=str(snapshot.path),
-                        records=snapshot.records,
-                        size_bytes=size,
-                    )
+            save_snapshot(ctx, snapshot)
         return self.counts
 
     def _page(
@@ -170,7 +168,12 @@ class InboundRun:
                 run_repo.add_errors(session, ctx.run_id, ledger)
                 self.errors += len(ledger)
                 cancel = self._checkpoint(
-                    session, new_cursor, full=full, full_started=full_started, total=page.total
+                    session,
+                    new_cursor,
+                    full=full,
+                    full_started=full_started,
+                    total=page.total,
+                    snapshot=snapshot,
                 )
                 if ctx.dry_run:
                     raise DryRunRollback
@@ -427,9 +430,16 @@ class InboundRun:
                 session.rollback()
 
     def _checkpoint(
-        self, session: Session, cursor: Cursor, *, full: bool, full_started: str | None, total: int | None
+        self,
+        session: Session,
+        cursor: Cursor,
+        *,
+        full: bool,
+        full_started: str | None,
+        total: int | None,
+        snapshot: SnapshotWriter,
     ) -> bool:
-        """Commit the cursor with the batch it covers; record progress; True when a cancel was asked."""
+        """Commit the cursor and the snapshot's end with the batch; record progress; True if a cancel was asked."""
         ctx = self.ctx
         job = session.get(Job, ctx.job_id)
         assert job is not None
@@ -447,6 +457,9 @@ class InboundRun:
             run.progress_total = total
         run.usage = ctx.connector.usage.as_dict()
         run.heartbeat_at = utcnow()
+        if not ctx.dry_run:
+            # The page's snapshot member was compressed while the page was loaded; this wait is short.
+            run.checkpoint = {**run.checkpoint, "snapshot": snapshot.checkpoint().to_json()}
         return bool(run.cancel_requested)
 
     def _write_back(self, pairs: list[tuple[str, str]]) -> None:

@@ -26,7 +26,15 @@ from crmhub.store import runs as run_repo
 from crmhub.store.models import Job, Record, Run
 from crmhub.store.records import Stamp
 from crmhub.store.schema import load_schema
-from crmhub.sync.common import Counts, Progress, SnapshotWriter, fingerprint, record_hash
+from crmhub.sync.common import (
+    Counts,
+    Progress,
+    SnapshotWriter,
+    fingerprint,
+    open_snapshot,
+    record_hash,
+    save_snapshot,
+)
 from crmhub.sync.context import Cancelled, RunContext
 
 #: Records written in the same instant as the last run's start are looked at again (clock skew).
@@ -76,7 +84,7 @@ class OutboundRun:
             if ctx.state.get("outbound_run") == ctx.run_id
             else None
         )
-        snapshot = SnapshotWriter(ctx.snapshot_dir, ctx.run_id)
+        snapshot = open_snapshot(ctx)
         try:
             with gc_paused():
                 while True:
@@ -100,17 +108,7 @@ class OutboundRun:
                         },
                     }
         finally:
-            size = snapshot.close()
-            if not ctx.dry_run:
-                with ctx.db.begin() as session:
-                    run_repo.add_artifact(
-                        session,
-                        ctx.run_id,
-                        kind="source_snapshot",
-                        path=str(snapshot.path),
-                        records=snapshot.records,
-                        size_bytes=size,
-                    )
+            save_snapshot(ctx, snapshot)
         return self.counts
 
     def _select(self, after: str | None) -> list[Record]:
@@ -244,6 +242,7 @@ class OutboundRun:
                 run.progress_done = counts.read
                 run.usage = ctx.connector.usage.as_dict()
                 run.heartbeat_at = utcnow()
+                run.checkpoint = {**run.checkpoint, "snapshot": snapshot.checkpoint().to_json()}
                 cancel = bool(run.cancel_requested)
         if ctx.on_progress is not None:
             ctx.on_progress(Progress(ctx.run_id, counts.read, None, counts))

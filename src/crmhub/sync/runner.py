@@ -245,6 +245,7 @@ def execute_run(
             job.id,
             run.job_version,
         )
+        checkpoint = dict(run.checkpoint or {})
         mode, dry_run, started_at = run.mode, run.dry_run, run.started_at or utcnow()
     connector: Connector | None = None
     counts = Counts()
@@ -268,6 +269,7 @@ def execute_run(
             dry_run=dry_run,
             on_progress=on_progress,
             echo_jobs=echo_jobs,
+            checkpoint=checkpoint,
         )
         if spec.direction == "inbound":
             from crmhub.sync.inbound import InboundRun
