@@ -187,7 +187,11 @@ class HubService:
         offset = 0
         # Coercion of batch N+1 (pure Python) runs in a helper thread while batch N is merged and
         # written; the database driver releases the GIL while it waits, so the two overlap.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmhub-prepare") as pool, gc_paused():
+        # A full collection walks the caller's rows and the results too: rarely (every 250,000 rows).
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmhub-prepare") as pool,
+            gc_paused(full_every=max(1, 250_000 // size)) as collect,
+        ):
             ahead: Future[PreparedBatch | None] = pool.submit(next_batch)
             while (prepared := ahead.result()) is not None:
                 ahead = pool.submit(next_batch)
@@ -197,6 +201,7 @@ class HubService:
                     )
                 total.extend(result, offset)
                 offset += prepared.size
+                collect()
         return total
 
     def get_record(self, hub_id: str) -> Record:

@@ -10,7 +10,6 @@ linked records it did not see.
 
 from __future__ import annotations
 
-import gc
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -115,11 +114,10 @@ class InboundRun:
         )
         snapshot = open_snapshot(ctx)
         try:
-            with gc_paused():
+            with gc_paused() as collect:
                 for page in prefetch(iter(pages)):
                     cursor = self._page(page, cursor, full=full, full_started=full_started, snapshot=snapshot)
-                    # The collector is paused; free this page's reference cycles (ORM state) now.
-                    gc.collect(1)
+                    collect()  # the collector is paused: free this page's reference cycles now
             if full and full_started is not None:
                 self._reconcile_deletes(datetime.fromisoformat(full_started), cursor)
             if self.unresolved and not ctx.dry_run:

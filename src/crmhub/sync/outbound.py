@@ -10,7 +10,6 @@ so. A record that failed keeps its old hash, so the next run sends it again even
 
 from __future__ import annotations
 
-import gc
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,14 +85,14 @@ class OutboundRun:
         )
         snapshot = open_snapshot(ctx)
         try:
-            with gc_paused():
+            with gc_paused() as collect:
                 while True:
                     batch = self._select(after)
                     if not batch:
                         break
                     after = batch[-1].hub_id
                     self._batch(batch, after, snapshot)
-                    gc.collect(1)  # the collector is paused; free this batch's ORM cycles now
+                    collect()  # the collector is paused: free this batch's ORM cycles now
             if not ctx.dry_run:
                 with ctx.db.begin() as session:
                     job = session.get(Job, ctx.job_id)
