@@ -26,11 +26,19 @@ def fingerprint(*parts: Any) -> bytes:
     ).digest()
 
 
+def values_json(values: dict[str, Any]) -> bytes:
+    """One record's values as JSON with sorted keys: what its hash is taken of and its snapshot line holds."""
+    return orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str)
+
+
+def json_hash(salt: bytes, doc: bytes) -> str:
+    """Hash of a record's :func:`values_json`, salted with the job's mapping fingerprint."""
+    return hashlib.blake2b(doc, digest_size=16, salt=salt[:16]).hexdigest()
+
+
 def record_hash(salt: bytes, values: dict[str, Any]) -> str:
     """Hash of one record's values, salted with the job's mapping fingerprint."""
-    return hashlib.blake2b(
-        orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str), digest_size=16, salt=salt[:16]
-    ).hexdigest()
+    return json_hash(salt, values_json(values))
 
 
 class SnapshotMark(NamedTuple):
@@ -144,6 +152,26 @@ class SnapshotWriter:
             dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
             self._queue.put(b"".join([dumps(line, default=str, option=option) for line in lines]))
             self.records += len(lines)
+
+    def write_read(self, records: list[Any], docs: list[bytes]) -> None:
+        """Queue one page of source records (``RemoteRecord``) whose values are serialized already."""
+        if records:
+            dumps = orjson.dumps
+            self._queue.put(
+                b"".join(
+                    [
+                        b'{"id":'
+                        + dumps(r.id)
+                        + b',"modstamp":'
+                        + dumps(r.modstamp)
+                        + (b',"deleted":true,"values":' if r.deleted else b',"deleted":false,"values":')
+                        + doc
+                        + b"}\n"
+                        for r, doc in zip(records, docs, strict=True)
+                    ]
+                )
+            )
+            self.records += len(records)
 
     def checkpoint(self) -> SnapshotMark:
         """Once everything written so far is in the file: the mark to commit with the page just written."""

@@ -33,9 +33,10 @@ from crmhub.sync.common import (
     Progress,
     SnapshotWriter,
     fingerprint,
+    json_hash,
     open_snapshot,
-    record_hash,
     save_snapshot,
+    values_json,
 )
 from crmhub.sync.context import Cancelled, DryRunRollback, RunContext
 
@@ -138,9 +139,9 @@ class InboundRun:
     ) -> Cursor:
         ctx = self.ctx
         fresh = [r for r in page.records if not (r.modstamp is not None and cursor.seen(r.modstamp, r.id))]
-        snapshot.write(
-            [{"id": r.id, "modstamp": r.modstamp, "deleted": r.deleted, "values": r.values} for r in fresh]
-        )
+        # Each record's values are serialized once: for its snapshot line and for its hash.
+        docs = [values_json(r.values) for r in fresh]
+        snapshot.write_read(fresh, docs)
         ledger: list[dict[str, Any]] = [
             {
                 "phase": "read",
@@ -162,7 +163,7 @@ class InboundRun:
         write_backs: list[tuple[str, str]] = []
         try:
             with ctx.db.begin() as session:
-                self._apply(session, fresh, ledger, now=now, full=full, write_backs=write_backs)
+                self._apply(session, fresh, docs, ledger, now=now, full=full, write_backs=write_backs)
                 run_repo.add_errors(session, ctx.run_id, ledger)
                 self.errors += len(ledger)
                 cancel = self._checkpoint(
@@ -189,6 +190,7 @@ class InboundRun:
         self,
         session: Session,
         records: list[RemoteRecord],
+        docs: list[bytes],
         ledger: list[dict[str, Any]],
         *,
         now: datetime,
@@ -196,7 +198,7 @@ class InboundRun:
         write_backs: list[tuple[str, str]],
     ) -> None:
         ctx, counts, spec = self.ctx, self.counts, self.spec
-        live = [r for r in records if not r.deleted]
+        live = [(r, doc) for r, doc in zip(records, docs, strict=True) if not r.deleted]
         deleted = [r for r in records if r.deleted]
         links = link_repo.link_states_by_remote(
             session,
@@ -208,8 +210,9 @@ class InboundRun:
         by_hub: list[tuple[RemoteRecord, str, dict[str, Any]]] = []
         by_key: list[tuple[RemoteRecord, str, dict[str, Any]]] = []
         remote_attr = self.settings.remote_id_attribute
-        for record in live:
-            digest = record_hash(self.salt, record.values)
+        salt = self.salt
+        for record, doc in live:
+            digest = json_hash(salt, doc)
             link = links.get(record.id)
             if link is not None and link.last_received_hash == digest:
                 counts.unchanged += 1
