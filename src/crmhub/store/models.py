@@ -155,6 +155,8 @@ class Link(Base):
     __table_args__ = (
         UniqueConstraint("connection_id", "remote_object", "remote_id"),
         UniqueConstraint("hub_id", "connection_id", "remote_object"),
+        # References (a contact's AccountId) are resolved by remote id alone, across remote objects.
+        Index("ix_link_connection_id_remote_id", "connection_id", "remote_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

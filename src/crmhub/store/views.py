@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from crmhub.expr import ValueType, parse
 from crmhub.store.expr_sql import compile_sql
 from crmhub.store.models import AuditEvent, Job, ObjectType, Record, Run, RunError, RunEvent
+from crmhub.store.records import of_type_in_hub_id_order
 from crmhub.store.schema import TypeSchema
 
 #: The columns a listing shows of a job and of its last run (plain rows: no ORM objects, no JSON
@@ -108,7 +109,7 @@ def records_page(
     include_deleted: bool = False,
 ) -> list[Record]:
     """Records of one type in hub id order, filtered by an expression over their attributes."""
-    stmt = select(Record).where(Record.object_type_id == schema.id)
+    stmt = select(Record).where(of_type_in_hub_id_order(schema))
     if not include_deleted:
         stmt = stmt.where(Record.deleted_at.is_(None))
     if filter:
