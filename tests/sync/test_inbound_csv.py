@@ -216,3 +216,49 @@ def test_one_run_per_job_at_a_time(jobs, files: Path) -> None:
         start_run(jobs.db, "accounts-in", trigger="manual")
     queued = start_run(jobs.db, "accounts-in", trigger="manual", queue=True)
     assert queued.status == "queued"
+
+
+def test_given_two_remote_objects_with_the_same_ids_when_references_resolve_then_they_find_the_referenced_type(
+    jobs, files: Path
+) -> None:
+    # Like HubSpot's companies and contacts, the two files number their rows alike: contact 1 works
+    # at company 2, and a link from contact 1 must not be taken for company 1.
+    write_csv(files / "companies.csv", "id,name", ["1,One Corp", "2,Two Corp"])
+    write_csv(files / "people.csv", "id,email,company", ["1,ann@two.example,2", "2,bob@one.example,1"])
+    jobs.create(
+        JobSpec.model_validate(
+            {
+                "name": "companies-in",
+                "direction": "inbound",
+                "connection": "files",
+                "remote_object": "companies",
+                "object_type": "account",
+                "mapping": [{"source": "id", "target": "account_id"}, {"source": "name", "target": "name"}],
+            }
+        )
+    )
+    jobs.create(
+        JobSpec.model_validate(
+            {
+                "name": "people-in",
+                "direction": "inbound",
+                "connection": "files",
+                "remote_object": "people",
+                "object_type": "contact",
+                "mapping": [
+                    {"source": "email", "target": "email"},
+                    {"source": "company", "target": "account"},
+                ],
+            }
+        )
+    )
+    assert jobs.run("companies-in")[1].status == "succeeded"
+    assert jobs.run("people-in")[1].status == "succeeded"
+    hub = jobs.hub
+    two, one = hub.find_record("account", "2"), hub.find_record("account", "1")
+    assert hub.find_record("contact", "ann@two.example").values["account"] == two.hub_id
+    # Ann and Bob swap companies: resolved again now that the people's own links 1 and 2 exist too.
+    write_csv(files / "people.csv", "id,email,company", ["1,ann@two.example,1", "2,bob@one.example,2"])
+    assert jobs.run("people-in")[1].counts.updated == 2
+    assert hub.find_record("contact", "ann@two.example").values["account"] == one.hub_id
+    assert hub.find_record("contact", "bob@one.example").values["account"] == two.hub_id

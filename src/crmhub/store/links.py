@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmhub.core.errors import ValidationError
-from crmhub.store.models import Link, Record
+from crmhub.store.models import Link, ObjectType, Record
 
 
 def create_link(
@@ -201,13 +201,23 @@ def link_states_by_hub(
     return found
 
 
-def hub_ids_of_remote(session: Session, *, connection_id: int, remote_ids: Sequence[str]) -> dict[str, str]:
-    """remote id → hub id over every remote object of a connection (resolving references)."""
+def hub_ids_of_remote(
+    session: Session, *, connection_id: int, remote_ids: Sequence[str], object_type: str | None = None
+) -> dict[str, str]:
+    """remote id → hub id over every remote object of a connection (resolving references), only to
+    hub records of ``object_type`` when given (two remote objects may use the same ids, e.g. HubSpot's)."""
     found: dict[str, str] = {}
+    type_id = None
+    if object_type is not None:
+        type_id = session.scalar(select(ObjectType.id).where(ObjectType.name == object_type))
+        if type_id is None:
+            return found
     for chunk in _chunks(sorted(set(remote_ids))):
         stmt = select(Link.remote_id, Link.hub_id).where(
             Link.connection_id == connection_id, Link.remote_id.in_(chunk)
         )
+        if type_id is not None:
+            stmt = stmt.join(Record, Record.hub_id == Link.hub_id).where(Record.object_type_id == type_id)
         found.update((remote_id, hub_id) for remote_id, hub_id in session.execute(stmt))
     return found
 

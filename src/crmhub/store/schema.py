@@ -86,6 +86,8 @@ class TypeSchema:
     key_case_insensitive: bool
     types: dict[str, str]
     coercers: dict[str, Coercer] = field(default_factory=dict)
+    #: foreign-key attribute → the object type it points at
+    references: dict[str, str] = field(default_factory=dict)
 
     def normalise_key(self, value: Any) -> str | None:
         if value is None:
@@ -198,6 +200,7 @@ def compile_schema(object_type: ObjectType) -> TypeSchema:
         key_case_insensitive=bool(key and key.case_insensitive),
         types=types,
         coercers={name: coercer_for(t) for name, t in types.items()},
+        references={a.name: a.fk_target for a in object_type.attributes if a.fk_target},
     )
 
 

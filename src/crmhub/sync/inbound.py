@@ -306,18 +306,25 @@ class InboundRun:
         A reference to a record the hub has not linked (not synced yet, or filtered out) is left
         empty and counted; the next sync after the parent arrives fills it in.
         """
-        wanted = {row[t] for row in rows for t in self.fk_targets if row.get(t)}
         pending: set[int] = set()
-        if not wanted:
+        found: dict[str, dict[str, str]] = {}  # object type → remote id → hub id
+        for object_type in {self.schema.references.get(t) for t in self.fk_targets}:
+            attrs = [t for t in self.fk_targets if self.schema.references.get(t) == object_type]
+            wanted = {row[t] for row in rows for t in attrs if row.get(t)}
+            if wanted:
+                found[object_type or ""] = link_repo.hub_ids_of_remote(
+                    session,
+                    connection_id=self.ctx.connection_id,
+                    remote_ids=list(wanted),
+                    object_type=object_type,
+                )
+        if not found:
             return pending
-        found = link_repo.hub_ids_of_remote(
-            session, connection_id=self.ctx.connection_id, remote_ids=list(wanted)
-        )
         for row in rows:
             for target in self.fk_targets:
                 value = row.get(target)
                 if value:
-                    hub_id = found.get(value)
+                    hub_id = found.get(self.schema.references.get(target) or "", {}).get(value)
                     if hub_id is None:
                         self.unresolved += 1
                         pending.add(id(row))
