@@ -167,38 +167,32 @@ def _chunks(values: Sequence[Any], size: int = 2000) -> Iterator[Sequence[Any]]:
         yield values[start : start + size]
 
 
+def _link_states(
+    session: Session, connection_id: int, remote_object: str, column: Any, values: Sequence[str]
+) -> list[LinkState]:
+    found: list[LinkState] = []
+    for chunk in _chunks(list(values)):
+        stmt = select(
+            Link.id, Link.hub_id, Link.remote_id, Link.last_received_hash, Link.last_sent_hash
+        ).where(Link.connection_id == connection_id, Link.remote_object == remote_object, column.in_(chunk))
+        found.extend(LinkState(*row) for row in session.execute(stmt))
+    return found
+
+
 def link_states_by_remote(
     session: Session, *, connection_id: int, remote_object: str, remote_ids: Sequence[str]
 ) -> dict[str, LinkState]:
     """remote id → link state, for one batch of remote ids of one remote object."""
-    found: dict[str, LinkState] = {}
-    for chunk in _chunks(list(remote_ids)):
-        for row in session.execute(
-            select(Link.id, Link.hub_id, Link.remote_id, Link.last_received_hash, Link.last_sent_hash).where(
-                Link.connection_id == connection_id,
-                Link.remote_object == remote_object,
-                Link.remote_id.in_(chunk),
-            )
-        ):
-            found[row[2]] = LinkState(*row)
-    return found
+    states = _link_states(session, connection_id, remote_object, Link.remote_id, remote_ids)
+    return {state.remote_id: state for state in states}
 
 
 def link_states_by_hub(
     session: Session, *, connection_id: int, remote_object: str, hub_ids: Sequence[str]
 ) -> dict[str, LinkState]:
     """hub id → link state, for one batch of hub records and one remote object."""
-    found: dict[str, LinkState] = {}
-    for chunk in _chunks(list(hub_ids)):
-        for row in session.execute(
-            select(Link.id, Link.hub_id, Link.remote_id, Link.last_received_hash, Link.last_sent_hash).where(
-                Link.connection_id == connection_id,
-                Link.remote_object == remote_object,
-                Link.hub_id.in_(chunk),
-            )
-        ):
-            found[row[1]] = LinkState(*row)
-    return found
+    states = _link_states(session, connection_id, remote_object, Link.hub_id, hub_ids)
+    return {state.hub_id: state for state in states}
 
 
 def hub_ids_of_remote(

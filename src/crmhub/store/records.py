@@ -352,9 +352,11 @@ def _fetch_existing(
     loads = orjson.loads
     rows: list[Any] = []
     if dialect == "postgresql":
+        # By hub id: "object_type_id + 0" keeps the planner on the primary key (see of_type_in_hub_id_order).
+        type_column = "object_type_id" if by_key else "object_type_id + 0"
         sql = (
             f'SELECT hub_id, {column}, "values"::text, stamps::text, deleted_at IS NOT NULL '  # noqa: S608 - column is one of two names
-            f"FROM record WHERE object_type_id = %s AND {column} = ANY(%s)"
+            f"FROM record WHERE {type_column} = %s AND {column} = ANY(%s)"
         )
         cursor.execute(sql, (schema.id, idents))
         rows = cursor.fetchall()

@@ -25,6 +25,7 @@ from crmhub.mapping.transform import Transformer
 from crmhub.store import links as link_repo
 from crmhub.store import records as record_repo
 from crmhub.store import runs as run_repo
+from crmhub.store.database import StatisticsKeeper
 from crmhub.store.models import Job, Run
 from crmhub.store.records import Outcome, Stamp
 from crmhub.store.schema import load_schema
@@ -64,6 +65,7 @@ class InboundRun:
             r.target for r in self.spec.mapping if self.schema.types.get(r.target) == "foreign_key"
         ]
         self.unresolved = 0
+        self.statistics = StatisticsKeeper()
         self.salt = fingerprint(ctx.job_version, [r.model_dump(mode="json") for r in self.spec.mapping])
         self.fields = self._fields()
 
@@ -166,6 +168,8 @@ class InboundRun:
                 self._apply(session, fresh, docs, ledger, now=now, full=full, write_backs=write_backs)
                 run_repo.add_errors(session, ctx.run_id, ledger)
                 self.errors += len(ledger)
+                if not ctx.dry_run:
+                    self.statistics.grown(session, self.counts.created)
                 cancel = self._checkpoint(
                     session,
                     new_cursor,

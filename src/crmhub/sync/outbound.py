@@ -22,6 +22,7 @@ from crmhub.mapping.transform import Transformer
 from crmhub.store import links as link_repo
 from crmhub.store import records as record_repo
 from crmhub.store import runs as run_repo
+from crmhub.store.database import StatisticsKeeper
 from crmhub.store.models import Job, Record, Run
 from crmhub.store.records import Stamp
 from crmhub.store.schema import load_schema
@@ -49,6 +50,7 @@ class OutboundRun:
         self.settings = ctx.spec.settings
         self.counts = Counts()
         self.errors = 0
+        self.statistics = StatisticsKeeper()
         with ctx.db.read() as session:
             self.schema = load_schema(session, self.spec.object_type)
             run = run_repo.get_run(session, ctx.run_id)
@@ -232,6 +234,7 @@ class OutboundRun:
                 self._store_links(session, sent, links, now)
                 run_repo.add_errors(session, ctx.run_id, ledger)
                 self.errors += len(ledger)
+                self.statistics.grown(session, self.counts.sent)
                 job = session.get(Job, ctx.job_id)
                 assert job is not None
                 job.state = {**job.state, "outbound_run": ctx.run_id, "outbound": {"after": after}}
