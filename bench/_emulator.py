@@ -48,3 +48,28 @@ def emulator_process(kind: str, *args: str, ready_timeout: float = 120.0) -> Ite
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
+
+
+#: The Account fields both Salesforce benchmarks read (+ Id and SystemModstamp, which every read
+#: selects): two dates, a datetime, a currency, a number, a multi-picklist, a relationship field.
+ACCOUNT_FIELDS = [
+    "Name",
+    "Website",
+    "Industry",
+    "NumberOfEmployees",
+    "AnnualRevenue",
+    "BillingCountry",
+    "BillingCity",
+    "Type",
+    "Phone",
+    "Partner_Status__c",
+    "Products__c",
+    "Owner.Email",
+    "Customer_Since__c",
+    "CreatedDate",
+    "Description",
+    "Hub_ID__c",
+    "OwnerId",
+    "LastModifiedDate",
+    "CreatedById",
+]

@@ -20,30 +20,10 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _emulator import emulator_process
+from _emulator import ACCOUNT_FIELDS, emulator_process
 from _util import emit, peak_rss_mb
 
-FIELDS = [
-    "Name",
-    "Website",
-    "Industry",
-    "NumberOfEmployees",
-    "AnnualRevenue",
-    "BillingCountry",
-    "BillingCity",
-    "Type",
-    "Phone",
-    "Partner_Status__c",
-    "Products__c",
-    "Owner.Email",
-    "Customer_Since__c",
-    "CreatedDate",
-    "Description",
-    "Hub_ID__c",
-    "OwnerId",
-    "LastModifiedDate",
-    "CreatedById",
-]  # + Id and SystemModstamp, which every read selects: 21 columns, 20 data fields
+FIELDS = ACCOUNT_FIELDS  # + Id and SystemModstamp, which every read selects: 21 columns, 20 data fields
 
 
 def read_all(emulator_url: str) -> dict[str, object]:
