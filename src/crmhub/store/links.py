@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmhub.core.errors import ValidationError
-from crmhub.store.models import Link, ObjectType, Record
+from crmhub.store.models import Link, Record
 
 
 def create_link(
@@ -196,16 +196,12 @@ def link_states_by_hub(
 
 
 def hub_ids_of_remote(
-    session: Session, *, connection_id: int, remote_ids: Sequence[str], object_type: str | None = None
+    session: Session, *, connection_id: int, remote_ids: Sequence[str], type_id: int | None = None
 ) -> dict[str, str]:
     """remote id → hub id over every remote object of a connection (resolving references), only to
-    hub records of ``object_type`` when given (two remote objects may use the same ids, e.g. HubSpot's)."""
+    hub records of object type ``type_id`` when given (two remote objects may use the same ids, e.g.
+    HubSpot's companies and contacts)."""
     found: dict[str, str] = {}
-    type_id = None
-    if object_type is not None:
-        type_id = session.scalar(select(ObjectType.id).where(ObjectType.name == object_type))
-        if type_id is None:
-            return found
     for chunk in _chunks(sorted(set(remote_ids))):
         stmt = select(Link.remote_id, Link.hub_id).where(
             Link.connection_id == connection_id, Link.remote_id.in_(chunk)

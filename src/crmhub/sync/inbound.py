@@ -52,6 +52,10 @@ class InboundRun:
         self.stamp = Stamp(job=str(ctx.job_id), run=ctx.run_id)
         with ctx.db.read() as session:
             self.schema = load_schema(session, self.spec.object_type)
+            #: object type name → id, for the types this job's foreign keys point at
+            self.reference_types = {
+                name: load_schema(session, name).id for name in set(self.schema.references.values())
+            }
             run = run_repo.get_run(session, ctx.run_id)
             self.counts = Counts.from_dict(run.counts)
             self.errors = run_repo.count_errors(session, ctx.run_id)
@@ -320,7 +324,7 @@ class InboundRun:
                     session,
                     connection_id=self.ctx.connection_id,
                     remote_ids=list(wanted),
-                    object_type=object_type,
+                    type_id=self.reference_types.get(object_type) if object_type else None,
                 )
         if not found:
             return pending

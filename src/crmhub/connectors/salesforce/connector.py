@@ -126,23 +126,6 @@ def soql_datetime(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def flatten(record: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
-    """Requested paths from a SOQL record whose relationship fields are nested objects."""
-    out: dict[str, Any] = {}
-    for path in paths:
-        if "." not in path:
-            out[path] = record.get(path)
-            continue
-        node: Any = record
-        for part in path.split("."):
-            if not isinstance(node, dict):
-                node = None
-                break
-            node = node.get(part)
-        out[path] = node
-    return out
-
-
 class SalesforceConnector:
     kind: ClassVar[str] = "salesforce"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(

@@ -246,9 +246,11 @@ class SalesforceEmulator(EmulatorBase):
     def by_id(self, record_id: str) -> Record | None:
         """The live record with that id (any object type), or ``None``."""
         # Relationship fields (Owner.Name) look the same few ids up once per record of a page.
+        if not isinstance(record_id, str):
+            return None
         parsed = self._parsed_ids.get(record_id)
         if parsed is None:
-            parsed = parse_id(record_id) if isinstance(record_id, str) else None
+            parsed = parse_id(record_id)
             if parsed is not None:
                 if len(self._parsed_ids) >= 4096:
                     self._parsed_ids.clear()
