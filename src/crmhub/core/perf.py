@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 #: How many units of work (pages, batches) pass between full collections while the collector is paused.
 FULL_COLLECT_EVERY = 10
+
+_lock = threading.Lock()
+_depth = 0  #: loops inside gc_paused right now, in any thread
+_was_enabled = False
 
 
 @contextmanager
@@ -23,9 +28,19 @@ def gc_paused(*, full_every: int = FULL_COLLECT_EVERY) -> Iterator[Callable[[], 
     Cyclic garbage that lived through two young collections (an HTTP response with its stream, ORM
     state of a batch still referenced then) sits in the oldest generation, which only a full pass
     frees — without one, memory would grow with the number of records.
+
+    What was alive when the first loop began (modules, classes, the ORM's and the drivers' caches:
+    about 100,000 objects) is frozen out of those passes (``gc.freeze``): a full pass then walks only
+    what the loop made, 1–2 ms instead of 70–120 ms here. Loops in several threads share one pause:
+    the collector comes back, and the frozen objects with it, when the last of them ends.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
+    global _depth, _was_enabled
+    with _lock:
+        if _depth == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+            gc.freeze()
+        _depth += 1
     calls = 0
 
     def collect() -> None:
@@ -36,5 +51,9 @@ def gc_paused(*, full_every: int = FULL_COLLECT_EVERY) -> Iterator[Callable[[], 
     try:
         yield collect
     finally:
-        if was_enabled:
-            gc.enable()
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                gc.unfreeze()
+                if _was_enabled:
+                    gc.enable()
