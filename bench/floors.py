@@ -86,7 +86,11 @@ def sqlite_inbound(records: int) -> dict[str, object]:
     stamp = orjson.dumps({"_": [None, "1", "run"]}).decode()
     now = "2026-01-01 00:00:00.000000"
     salt = b"floor-salt"
-    soql = "SELECT Id, SystemModstamp, " + ", ".join(ACCOUNT_FIELDS) + " FROM Account ORDER BY SystemModstamp, Id"
+    soql = (
+        "SELECT Id, SystemModstamp, "
+        + ", ".join(ACCOUNT_FIELDS)
+        + " FROM Account ORDER BY SystemModstamp, Id"
+    )
     read = 0
     with emulator_process("salesforce", "--accounts", str(records), "--contacts", "0") as url:
         emulator = next(p for p in psutil.Process().children() if "emulate" in " ".join(p.cmdline()))
@@ -123,12 +127,17 @@ def sqlite_inbound(records: int) -> dict[str, object]:
                 con.executemany(
                     "INSERT INTO link (hub_id, connection_id, remote_object, remote_id, last_received_hash, "
                     "last_received_at, created_at) VALUES (?, ?, 'Account', ?, ?, ?, ?)",
-                    [(h[0], connection_id, h[2], d, now, now) for h, d in zip(hub_rows, digests, strict=True)],
+                    [
+                        (h[0], connection_id, h[2], d, now, now)
+                        for h, d in zip(hub_rows, digests, strict=True)
+                    ],
                 )
                 t6 = time.perf_counter()
                 con.execute("COMMIT")
                 t7 = time.perf_counter()
-                for step, seconds in zip(STEPS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6)):
+                for step, seconds in zip(
+                    STEPS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6), strict=True
+                ):
                     spent[step] += seconds
                 read += len(rows)
                 if doc.get("done", True):
@@ -154,6 +163,7 @@ def sqlite_inbound(records: int) -> dict[str, object]:
 
 def postgresql_record_copy(records: int) -> dict[str, object]:
     import psycopg
+
     from hub_upsert import make_records, raw_postgres
 
     schema = f"floor_{uuid.uuid4().hex[:8]}"
@@ -164,7 +174,9 @@ def postgresql_record_copy(records: int) -> dict[str, object]:
     except psycopg.Error as exc:
         return {"skipped": f"PostgreSQL unreachable: {exc}"}
     try:
-        hub = _hub(f"{PG_URL}?options=-csearch_path%3D{schema}", Path(tempfile.mkdtemp(prefix="crmhub-floor-")))
+        hub = _hub(
+            f"{PG_URL}?options=-csearch_path%3D{schema}", Path(tempfile.mkdtemp(prefix="crmhub-floor-"))
+        )
         hub.close()
         source = make_records(records)
         now = datetime.now(UTC)
