@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from crmhub.core.errors import ConfigError
@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     #: Rows per transaction on the bulk upsert path.
     upsert_batch_size: int = 5000
+    #: An inbound read the CRM estimates at this many records or more continues in a reader process
+    #: (fetching, parsing, hashing and mapping on another core); 0 keeps every read in the run's process.
+    read_process_min_records: int = Field(default=50_000, ge=0)
     #: Folders whose files connections may use (None: ``<home>/files``); see :attr:`resolved_file_roots`.
     file_roots: Annotated[list[Path] | None, NoDecode] = None
 

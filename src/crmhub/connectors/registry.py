@@ -8,7 +8,7 @@ used — so listing connectors costs nothing.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -63,6 +63,23 @@ class ConnectorSpec:
         cls = getattr(importlib.import_module(module_name), class_name)
         parsed_settings, parsed_credentials = self.validate(settings, credentials)
         return cls(parsed_settings, parsed_credentials, **options)
+
+
+@dataclass(frozen=True)
+class ConnectorRecipe:
+    """Everything needed to open one stored connection's connector again, in another process too.
+
+    It is handed only to processes crmhub starts itself (a run's reader process, over a pipe); the
+    credentials never show in its ``repr``.
+    """
+
+    kind: str
+    settings: dict[str, Any]
+    credentials: dict[str, Any] = field(repr=False)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def open(self) -> Any:
+        return get(self.kind).create(self.settings, self.credentials, **self.options)
 
 
 _REGISTRY: dict[str, ConnectorSpec] = {}

@@ -26,6 +26,14 @@ class ApiUsage:
         with self._lock:
             self.retries += 1
 
+    def add_from(self, now: dict[str, Any], before: dict[str, Any]) -> None:
+        """Add what another connector spent between two of its :meth:`as_dict` (a reader process's)."""
+        counters = ("calls", "retries", "refreshed_tokens")
+        with self._lock:
+            for name in counters:
+                setattr(self, name, getattr(self, name) + int(now.get(name, 0)) - int(before.get(name, 0)))
+            self.reported.update({k: v for k, v in now.items() if k not in counters})
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "calls": self.calls,

@@ -63,11 +63,13 @@ class RunWorker:
         )
         beat.start()
         try:
+            connections = ConnectionService(self.hub)
             result.outcome = execute_run(
                 db,
                 run_id,
-                open_connector=ConnectionService(self.hub).open,
+                open_connector=connections.open,
                 data_dir=self.hub.settings.resolved_home,
+                read_process=connections.read_process(),
             )
         finally:
             beating.set()

@@ -21,6 +21,7 @@ from crmhub.store import audit
 from crmhub.store import connections as repo
 from crmhub.store.connections import Vault
 from crmhub.store.models import Connection
+from crmhub.sync.readahead import ReadProcess
 
 
 @dataclass(frozen=True)
@@ -152,16 +153,24 @@ class ConnectionService:
 
     def open(self, name_or_id: str | int, **options: Any) -> Connector:
         """A connector for the stored connection (credentials decrypted in memory only)."""
+        connector: Connector = self.recipe(name_or_id, **options).open()
+        return connector
+
+    def recipe(self, name_or_id: str | int, **options: Any) -> registry.ConnectorRecipe:
+        """How to open the stored connection's connector, for a process of the run's own (a reader)."""
         vault = self.vault()
         with self.db.read() as session:
             connection = repo.get_connection(session, name_or_id)
             kind, settings = connection.kind, dict(connection.settings)
             credentials = repo.read_credentials(vault, connection)
-        spec = registry.get(kind)
-        if spec.path_settings:
+        if registry.get(kind).path_settings:
             options.setdefault("file_roots", self.hub.settings.resolved_file_roots)
-        connector: Connector = spec.create(settings, credentials, **options)
-        return connector
+        return registry.ConnectorRecipe(kind, settings, credentials, options)
+
+    def read_process(self) -> ReadProcess | None:
+        """How a run may hand a big read to a reader process (``CRMHUB_READ_PROCESS_MIN_RECORDS``; 0: never)."""
+        minimum = self.hub.settings.read_process_min_records
+        return ReadProcess(self.recipe, minimum) if minimum else None
 
     def test(self, name: str) -> ConnectionCheck:
         connector = self.open(name)

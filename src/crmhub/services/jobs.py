@@ -458,6 +458,7 @@ class JobService:
             open_connector=self.connections.open,
             data_dir=self.hub.settings.resolved_home,
             on_progress=on_progress,
+            read_process=self.connections.read_process(),
         )
         return run, outcome
 

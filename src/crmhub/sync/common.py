@@ -41,6 +41,23 @@ def record_hash(salt: bytes, values: dict[str, Any]) -> str:
     return json_hash(salt, values_json(values))
 
 
+def snapshot_lines(records: list[Any], docs: list[bytes]) -> bytes:
+    """The snapshot lines of source records (``RemoteRecord``) and their :func:`values_json`."""
+    dumps = orjson.dumps
+    return b"".join(
+        [
+            b'{"id":'
+            + dumps(r.id)
+            + b',"modstamp":'
+            + dumps(r.modstamp)
+            + (b',"deleted":true,"values":' if r.deleted else b',"deleted":false,"values":')
+            + doc
+            + b"}\n"
+            for r, doc in zip(records, docs, strict=True)
+        ]
+    )
+
+
 class SnapshotMark(NamedTuple):
     """How much of a run's snapshot belongs to its committed pages (committed with each page)."""
 
@@ -156,22 +173,13 @@ class SnapshotWriter:
     def write_read(self, records: list[Any], docs: list[bytes]) -> None:
         """Queue one page of source records (``RemoteRecord``) whose values are serialized already."""
         if records:
-            dumps = orjson.dumps
-            self._queue.put(
-                b"".join(
-                    [
-                        b'{"id":'
-                        + dumps(r.id)
-                        + b',"modstamp":'
-                        + dumps(r.modstamp)
-                        + (b',"deleted":true,"values":' if r.deleted else b',"deleted":false,"values":')
-                        + doc
-                        + b"}\n"
-                        for r, doc in zip(records, docs, strict=True)
-                    ]
-                )
-            )
-            self.records += len(records)
+            self.write_lines(snapshot_lines(records, docs), len(records))
+
+    def write_lines(self, lines: bytes, records: int) -> None:
+        """Queue one page's snapshot lines made elsewhere (:func:`snapshot_lines`, in a reader process)."""
+        if records:
+            self._queue.put(lines)
+            self.records += records
 
     def checkpoint(self) -> SnapshotMark:
         """Once everything written so far is in the file: the mark to commit with the page just written."""

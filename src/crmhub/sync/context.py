@@ -11,6 +11,7 @@ from typing import Any
 from crmhub.connectors.base import Connector
 from crmhub.store.database import Database
 from crmhub.sync.common import Progress
+from crmhub.sync.readahead import ReadProcess
 from crmhub.sync.spec import JobSpec
 
 
@@ -33,6 +34,8 @@ class RunContext:
     echo_jobs: frozenset[str] = frozenset()
     #: The run's own resume point, committed with each page (e.g. how much snapshot those pages wrote).
     checkpoint: dict[str, Any] = field(default_factory=dict)
+    #: Whether (and how) a large inbound read may continue in a reader process; None: never.
+    read_process: ReadProcess | None = None
 
 
 class Cancelled(Exception):

@@ -40,6 +40,7 @@ from crmhub.sync.common import (
     values_json,
 )
 from crmhub.sync.context import Cancelled, DryRunRollback, RunContext
+from crmhub.sync.readahead import PreparedPage, ReadOrder, read_in_child
 
 
 class InboundRun:
@@ -72,6 +73,10 @@ class InboundRun:
         self.statistics = StatisticsKeeper()
         self.salt = fingerprint(ctx.job_version, [r.model_dump(mode="json") for r in self.spec.mapping])
         self.fields = self._fields()
+        self.pages = 0  #: pages this process has handled
+        #: After a hand-off: the reader's usage so far, and how much to add to its total estimates.
+        self.reader_usage: dict[str, Any] = {}
+        self.total_offset = 0
 
     def _fields(self) -> list[str]:
         wanted = list(self.spec.fields)
@@ -122,9 +127,32 @@ class InboundRun:
         snapshot = open_snapshot(ctx)
         try:
             with gc_paused() as collect:
-                for page in prefetch(iter(pages)):
-                    cursor = self._page(page, cursor, full=full, full_started=full_started, snapshot=snapshot)
-                    collect()  # the collector is paused: free this page's reference cycles now
+                order: ReadOrder | None = None
+                source = prefetch(iter(pages))
+                try:
+                    for page in source:
+                        cursor = self._page(page, cursor, full=full, full_started=full_started, snapshot=snapshot)
+                        collect()  # the collector is paused: free this page's reference cycles now
+                        if order is None and self.pages == 1:
+                            order = self._read_order(page, cursor, full=full)
+                            if order is not None:
+                                break
+                finally:
+                    source.close()
+                if order is not None:
+                    # The rest of a big read: pages come prepared from a reader process.
+                    close = getattr(pages, "close", None)
+                    if close is not None:
+                        close()
+                    prepared = read_in_child(order)
+                    try:
+                        for ready in prepared:
+                            cursor = self._page(
+                                ready, cursor, full=full, full_started=full_started, snapshot=snapshot
+                            )
+                            collect()
+                    finally:
+                        prepared.close()
             if full and full_started is not None:
                 self._reconcile_deletes(datetime.fromisoformat(full_started), cursor)
             if self.unresolved and not ctx.dry_run:
@@ -140,14 +168,74 @@ class InboundRun:
             save_snapshot(ctx, snapshot)
         return self.counts
 
+    def _read_order(self, page: Page, cursor: Cursor, *, full: bool) -> ReadOrder | None:
+        """After the first page: hand the rest of a big read to a reader process, or None to go on here.
+
+        The reader starts from the committed cursor (as a resumed run would), so it needs a source that
+        reads "since" and a cursor that moved; the records at the cursor's modstamp that were read
+        already are read again and dropped by the cursor.
+        """
+        ctx, policy = self.ctx, self.ctx.read_process
+        if policy is None or not policy.min_records or page.total is None or cursor.modstamp is None:
+            return None
+        left = page.total - len(page.records) - len(page.rejected)
+        if left < policy.min_records or Capability.INCREMENTAL not in ctx.connector.capabilities:
+            return None
+        order = ReadOrder(
+            recipe=policy.recipe(ctx.connection_id),
+            remote_object=self.spec.remote_object,
+            fields=self.fields,
+            filter=self.spec.filter or None,
+            since=cursor.read_from(timedelta(0)),
+            until=ctx.started_at,
+            page_size=self.settings.batch_size,
+            include_deleted=not full,
+            mapping=[r.model_dump(mode="json") for r in self.spec.mapping],
+            target_types=dict(self.schema.types),
+            salt=self.salt,
+            cursor=cursor,
+        )
+        #: The reader's query counts only what is left (and the records at the cursor again).
+        self.total_offset = self.counts.read - len(cursor.ids_at)
+        if not ctx.dry_run:
+            with ctx.db.begin() as session:
+                run_repo.add_event(
+                    session,
+                    ctx.run_id,
+                    "reader_process",
+                    f"about {left} records left to read: the read continues in a reader process "
+                    "(fetching, parsing and mapping on another core)",
+                    {"records_left": left},
+                )
+        return order
+
     def _page(
-        self, page: Page, cursor: Cursor, *, full: bool, full_started: str | None, snapshot: SnapshotWriter
+        self,
+        page: Page | PreparedPage,
+        cursor: Cursor,
+        *,
+        full: bool,
+        full_started: str | None,
+        snapshot: SnapshotWriter,
     ) -> Cursor:
         ctx = self.ctx
-        fresh = [r for r in page.records if not (r.modstamp is not None and cursor.seen(r.modstamp, r.id))]
-        # Each record's values are serialized once: for its snapshot line and for its hash.
-        docs = [values_json(r.values) for r in fresh]
-        snapshot.write_read(fresh, docs)
+        self.pages += 1
+        digests: list[str] | None = None
+        mapped: list[Any] | None = None
+        if isinstance(page, PreparedPage):
+            # From the reader process: cursor-filtered, serialized, hashed and mapped already.
+            ctx.connector.usage.add_from(page.usage, self.reader_usage)
+            self.reader_usage = page.usage
+            fresh, digests, mapped = page.records(), page.digests, page.mapped_rows()
+            docs: list[bytes] = []
+            snapshot.write_lines(page.snapshot, len(fresh))
+            total = None if page.total is None else page.total + self.total_offset
+        else:
+            fresh = [r for r in page.records if not (r.modstamp is not None and cursor.seen(r.modstamp, r.id))]
+            # Each record's values are serialized once: for its snapshot line and for its hash.
+            docs = [values_json(r.values) for r in fresh]
+            snapshot.write_read(fresh, docs)
+            total = page.total
         ledger: list[dict[str, Any]] = [
             {
                 "phase": "read",
@@ -169,7 +257,9 @@ class InboundRun:
         write_backs: list[tuple[str, str]] = []
         try:
             with ctx.db.begin() as session:
-                self._apply(session, fresh, docs, ledger, now=now, full=full, write_backs=write_backs)
+                self._apply(
+                    session, fresh, docs, digests, mapped, ledger, now=now, full=full, write_backs=write_backs
+                )
                 run_repo.add_errors(session, ctx.run_id, ledger)
                 self.errors += len(ledger)
                 if not ctx.dry_run:
@@ -179,7 +269,7 @@ class InboundRun:
                     new_cursor,
                     full=full,
                     full_started=full_started,
-                    total=page.total,
+                    total=total,
                     snapshot=snapshot,
                 )
                 if ctx.dry_run:
@@ -189,7 +279,7 @@ class InboundRun:
         if write_backs and not ctx.dry_run:
             self._write_back(write_backs)
         if ctx.on_progress is not None:
-            ctx.on_progress(Progress(ctx.run_id, counts.read, page.total, counts))
+            ctx.on_progress(Progress(ctx.run_id, counts.read, total, counts))
         if cancel:
             raise Cancelled
         return new_cursor
@@ -199,14 +289,16 @@ class InboundRun:
         session: Session,
         records: list[RemoteRecord],
         docs: list[bytes],
+        digests: list[str] | None,
+        mapped: list[Any] | None,
         ledger: list[dict[str, Any]],
         *,
         now: datetime,
         full: bool,
         write_backs: list[tuple[str, str]],
     ) -> None:
+        """``digests`` and ``mapped`` come from a reader process; otherwise they are computed here."""
         ctx, counts, spec = self.ctx, self.counts, self.spec
-        live = [(r, doc) for r, doc in zip(records, docs, strict=True) if not r.deleted]
         deleted = [r for r in records if r.deleted]
         links = link_repo.link_states_by_remote(
             session,
@@ -219,14 +311,17 @@ class InboundRun:
         by_key: list[tuple[RemoteRecord, str, dict[str, Any]]] = []
         remote_attr = self.settings.remote_id_attribute
         salt = self.salt
-        for record, doc in live:
-            digest = json_hash(salt, doc)
+        transform = self.transformer
+        for i, record in enumerate(records):
+            if record.deleted:
+                continue
+            digest = json_hash(salt, docs[i]) if digests is None else digests[i]
             link = links.get(record.id)
             if link is not None and link.last_received_hash == digest:
                 counts.unchanged += 1
                 seen_links.append(link.id)
                 continue
-            row, field_errors = self.transformer(record.values)
+            row, field_errors = transform(record.values) if mapped is None else mapped[i]
             if field_errors:
                 counts.failed += 1
                 for err in field_errors:

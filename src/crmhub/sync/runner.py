@@ -20,6 +20,7 @@ from crmhub.store.database import Database
 from crmhub.store.models import Job, Run
 from crmhub.sync.common import Counts, Progress, RunOutcome
 from crmhub.sync.context import Cancelled, RunContext
+from crmhub.sync.readahead import ReadProcess
 from crmhub.sync.spec import JobSpec
 
 log = logging.getLogger("crmhub.sync")
@@ -224,8 +225,12 @@ def execute_run(
     open_connector: Callable[[int], Connector],
     data_dir: Path,
     on_progress: Callable[[Progress], None] | None = None,
+    read_process: ReadProcess | None = None,
 ) -> RunOutcome:
-    """Execute a created run to its end and record the outcome. Never raises for a run's failure."""
+    """Execute a created run to its end and record the outcome. Never raises for a run's failure.
+
+    ``read_process`` lets a large inbound read continue in a reader process (see ``crmhub.sync.readahead``).
+    """
     with db.begin() as session:
         run = run_repo.get_run(session, run_id)
         job = job_repo.find_job(session, run.job_id)
@@ -270,6 +275,7 @@ def execute_run(
             on_progress=on_progress,
             echo_jobs=echo_jobs,
             checkpoint=checkpoint,
+            read_process=read_process,
         )
         if spec.direction == "inbound":
             from crmhub.sync.inbound import InboundRun
