@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -274,3 +275,27 @@ def test_given_no_hand_off_wanted_when_synced_then_no_reader_process_starts(
         assert outcome.counts.created == 1000
         assert "reader_process" not in _events(hub, run.id)
         hub.close()
+
+
+def test_given_a_mapped_value_json_cannot_hold_when_a_page_is_prepared_then_it_crosses_unchanged() -> None:
+    from crmhub.connectors.base import Page, RemoteRecord
+    from crmhub.core.cursor import Cursor
+    from crmhub.mapping.spec import MappingRow
+    from crmhub.mapping.transform import Transformer
+    from crmhub.sync.readahead import prepare
+
+    transformer = Transformer.compile(
+        [MappingRow(source="Big", target="big"), MappingRow(source="Name", target="name")],
+        target_types={"big": "number", "name": "text"},
+        canonical=True,
+    )
+    page = Page(
+        [
+            RemoteRecord("a", "2024-01-01T00:00:00.000000Z", {"Big": str(2**70), "Name": "Acme"}, row=1),
+            RemoteRecord("b", "2024-01-01T00:00:01.000000Z", {"Big": "5", "Name": "Beta"}, row=2),
+        ]
+    )
+    prepared = prepare(page, Cursor(), transformer, b"salt", {})
+    crossed = pickle.loads(pickle.dumps(prepared))
+    assert crossed.mapped_rows() == [({"big": 2**70, "name": "Acme"}, []), ({"big": 5, "name": "Beta"}, [])]
+    assert [r.id for r in crossed.records()] == ["a", "b"]

@@ -10,8 +10,7 @@ hash input), hashed and mapped. The run's process keeps everything that touches 
 upserts, links, the cursor, the snapshot file, the error ledger.
 
 Nothing about the run's guarantees changes: pages arrive in read order, each is committed with its
-cursor as before, and the pipe holds at most the page being sent (the child waits while the run
-works). If the child fails, its error is raised in the run as if the read had failed in-process
+cursor as before, and at most three prepared pages wait in the run (the child waits when they do). If the child fails, its error is raised in the run as if the read had failed in-process
 (same class, same message); if it dies, the run fails naming its exit code, and the next run
 continues from the last committed page. The child ends with the run: on its end, a cancel, an
 error, or the run's process dying (its next send finds the pipe closed).
@@ -90,8 +89,9 @@ class PreparedPage(NamedTuple):
     rows: list[int | None]  #: each record's ordinal in the read, for the error ledger
     deleted: list[int]  #: positions of records the source reports deleted
     digests: list[str]  #: each record's salted values hash (see :func:`~crmhub.sync.common.json_hash`)
-    #: JSON list: each live record's mapped row (canonical values), null for a deleted one.
-    mapped: bytes
+    #: JSON list: each live record's mapped row (canonical values), null for a deleted one; the list
+    #: itself when a value does not fit JSON (an integer past 64 bits).
+    mapped: bytes | list[dict[str, Any] | None]
     #: Field errors of the records that did not map whole, by position.
     field_errors: dict[int, list[FieldError]]
     snapshot: bytes  #: the records' snapshot lines (:func:`~crmhub.sync.common.snapshot_lines`)
@@ -111,10 +111,8 @@ class PreparedPage(NamedTuple):
     def mapped_rows(self) -> list[tuple[dict[str, Any], list[FieldError]] | None]:
         """Each record's (mapped row, field errors), as the run's Transformer would have returned them."""
         errors, none = self.field_errors, []
-        return [
-            None if row is None else (row, errors.get(i, none))
-            for i, row in enumerate(orjson.loads(self.mapped))
-        ]
+        rows = orjson.loads(self.mapped) if isinstance(self.mapped, bytes) else self.mapped
+        return [None if row is None else (row, errors.get(i, none)) for i, row in enumerate(rows)]
 
 
 def prepare(
@@ -133,10 +131,11 @@ def prepare(
         mapped.append(row)
         if errors:
             field_errors[i] = errors
+    rows_json: bytes | list[dict[str, Any] | None]
     try:
         rows_json = orjson.dumps(mapped)
-    except TypeError:  # a value JSON cannot hold (an integer past 64 bits): the ledger says which
-        rows_json = orjson.dumps(mapped, default=str)
+    except TypeError:  # a value JSON cannot hold (an integer past 64 bits): the rows cross as they are
+        rows_json = mapped
     return PreparedPage(
         [r.id for r in records],
         [r.modstamp for r in records],
