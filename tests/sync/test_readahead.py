@@ -299,3 +299,72 @@ def test_given_a_mapped_value_json_cannot_hold_when_a_page_is_prepared_then_it_c
     crossed = pickle.loads(pickle.dumps(prepared))
     assert crossed.mapped_rows() == [({"big": 2**70, "name": "Acme"}, []), ({"big": 5, "name": "Beta"}, [])]
     assert [r.id for r in crossed.records()] == ["a", "b"]
+
+
+def test_given_hubspot_contacts_with_company_references_when_read_by_a_reader_process_then_as_in_process(
+    tmp_path: Path,
+) -> None:
+    from crmhub.emulators import hubspot as hs
+    from crmhub.sync.spec import JobSpec
+
+    emulator = hs.HubSpotEmulator(companies=300, contacts=1500, seed=12)
+    with serve_in_thread(emulator.app) as base_url:
+
+        def sync(name: str, minimum: int) -> tuple[HubService, list[list[str]]]:
+            hub = sf_hub(f"sqlite:///{tmp_path / name}.db", tmp_path / name)
+            hub.settings.read_process_min_records = minimum
+            jobs = JobService(hub)
+            jobs.connections.add(
+                "hubspot", "hubspot", {"base_url": base_url}, {"access_token": hs.DEFAULT_PRIVATE_APP_TOKEN}
+            )
+            events = []
+            for remote, object_type, mapping in (
+                ("companies", "account", [("hs_object_id", "account_id"), ("name", "name"), ("domain", "domain")]),
+                (
+                    "contacts",
+                    "contact",
+                    [("email", "email"), ("firstname", "first_name"), ("associatedcompanyid", "account")],
+                ),
+            ):
+                spec = {
+                    "name": remote,
+                    "direction": "inbound",
+                    "connection": "hubspot",
+                    "remote_object": remote,
+                    "object_type": object_type,
+                    "mapping": [{"source": s, "target": t} for s, t in mapping],
+                }
+                jobs.create(JobSpec.model_validate(spec))
+                run, outcome = jobs.run(remote)
+                assert outcome.status == "succeeded", outcome.message
+                events.append(_events(hub, run.id))
+            return hub, events
+
+        handed, handed_events = sync("handed", 500)
+        plain, plain_events = sync("plain", 0)
+        assert "reader_process" in handed_events[1]  # 1,500 contacts: handed off
+        assert not any("reader_process" in e for e in plain_events)
+        for object_type in ("account", "contact"):
+            assert _by_key(handed, object_type) == _by_key(plain, object_type)
+        contacts = _by_key(handed, "contact")
+        assert len(contacts) == 1500
+        assert 0 < sum(1 for values in contacts.values() if values.get("account")) < 1500  # references resolved
+        handed.close()
+        plain.close()
+
+
+def _all(hub: HubService, object_type: str) -> list:
+    out, after = [], None
+    while batch := hub.list_records(object_type, limit=1000, after=after):
+        out.extend(batch)
+        after = batch[-1].hub_id
+    return out
+
+
+def _by_key(hub: HubService, object_type: str) -> dict[str, dict]:
+    """Records by key; a foreign key by the key of the record it points at (hub ids differ between hubs)."""
+    keys = {r.hub_id: r.key for t in ("account", "contact") for r in _all(hub, t)}
+    return {
+        r.key: {k: keys.get(v, v) if k == "account" else v for k, v in r.values.items()}
+        for r in _all(hub, object_type)
+    }
