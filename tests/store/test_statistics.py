@@ -26,3 +26,15 @@ def test_given_a_run_that_grows_the_hub_when_it_passes_each_mark_then_the_tables
         assert keeper.grown(session, 1000) is postgres  # one analysis for a jump over several marks
         assert keeper.grown(session, 1599) is False  # marks double: 200, 400, 800, 1,600
         assert keeper.grown(session, 1600) is postgres
+
+
+def test_given_an_upsert_that_grows_the_hub_past_10000_when_it_ends_then_postgresql_has_statistics_of_it(
+    hub,
+) -> None:
+    """Planned as empty, each batch's key look-up read every record of the type (no autovacuum here)."""
+    hub.upsert("account", [{"account_id": f"A-{i:06d}"} for i in range(12_000)])
+    if hub.db.dialect != "postgresql":
+        return  # SQLite's queries are written to need no statistics
+    with hub.db.begin() as session:
+        tuples = session.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'record'::regclass")).scalar()
+    assert tuples >= 10_000  # analyzed during the load, at its 10,000th new record

@@ -21,9 +21,9 @@ from crmhub.services.builtin import BUILTIN_TYPES
 from crmhub.store import audit, migrate
 from crmhub.store import records as record_repo
 from crmhub.store import schema as schema_repo
-from crmhub.store.database import Database
+from crmhub.store.database import Database, StatisticsKeeper
 from crmhub.store.models import Attribute, ObjectType, Record
-from crmhub.store.records import PreparedBatch, Stamp, UpsertResult
+from crmhub.store.records import Outcome, PreparedBatch, Stamp, UpsertResult
 from crmhub.store.schema import AttributeSpec, TypeSchema
 
 SYSTEM_ACTOR = "system"
@@ -185,6 +185,8 @@ class HubService:
 
         total = UpsertResult()
         offset = 0
+        created = 0
+        statistics = StatisticsKeeper()  # a load that grows the hub keeps PostgreSQL's plans on the key index
         # Coercion of batch N+1 (pure Python) runs in a helper thread while batch N is merged and
         # written; the database driver releases the GIL while it waits, so the two overlap.
         # A full collection walks the caller's rows and the results too: rarely (every 250,000 rows).
@@ -199,6 +201,8 @@ class HubService:
                     result = record_repo.apply_batch(
                         session, schema, prepared, stamp=stamp, most_recent=most_recent, create=create
                     )
+                    created += sum(1 for r in result.results if r.status is Outcome.CREATED)
+                    statistics.grown(session, created)
                 total.extend(result, offset)
                 offset += prepared.size
                 collect()
