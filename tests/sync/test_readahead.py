@@ -368,3 +368,23 @@ def _by_key(hub: HubService, object_type: str) -> dict[str, dict]:
         r.key: {k: keys.get(v, v) if k == "account" else v for k, v in r.values.items()}
         for r in _all(hub, object_type)
     }
+
+
+def test_given_a_dry_run_when_the_read_is_handed_to_a_reader_process_then_it_counts_all_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    emulator = sf.SalesforceEmulator(accounts=RECORDS, contacts=0, seed=13)
+    with serve_in_thread(emulator.app) as base_url:
+        hub = sf_hub(f"sqlite:///{tmp_path / 'hub.db'}", tmp_path / "home")
+        jobs = _jobs(hub, base_url, minimum=1000)
+        readers: list[int] = []
+        _, dry = jobs.run(
+            "accounts", dry_run=True, on_progress=lambda _p: readers.extend(r.pid for r in _readers())
+        )
+        assert dry.status == "succeeded", dry.message
+        assert readers  # the read was handed off
+        assert dry.counts.read == dry.counts.created == RECORDS
+        assert _hub_state(hub) == ({}, {})
+        _, real = jobs.run("accounts")  # the dry run moved no cursor: the real one reads everything
+        assert real.counts.created == RECORDS
+        hub.close()
