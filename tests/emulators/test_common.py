@@ -24,6 +24,17 @@ def test_given_a_frozen_clock_when_writes_happen_then_stamps_still_increase() ->
     assert clock.next_stamp() > stamps[-1]
 
 
+def test_given_a_burst_of_writes_on_a_running_clock_when_stamped_then_no_stamp_is_ahead_of_the_clock() -> None:
+    """A run that reads "until now" right after a write must find it, as with a real CRM."""
+    clock = EmulatorClock()
+    stamps = []
+    for _ in range(20):  # far more than one write per millisecond
+        stamp = clock.next_stamp()
+        assert stamp <= clock.now_ms()  # handed out no earlier than its own millisecond
+        stamps.append(stamp)
+    assert stamps == sorted(set(stamps))
+
+
 def test_given_a_running_clock_when_advanced_then_now_moves_by_that_much() -> None:
     clock = EmulatorClock(NOW)
     before = clock.now()

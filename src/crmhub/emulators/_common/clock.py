@@ -23,6 +23,10 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+#: The longest lead over the clock a write's stamp is waited out (see :meth:`EmulatorClock.next_stamp`).
+MAX_WAIT_MS = 50
+
+
 class EmulatorClock:
     """The emulator's notion of now: real time shifted by an offset, or frozen at one instant.
 
@@ -77,11 +81,21 @@ class EmulatorClock:
             self._frozen = None
 
     def next_stamp(self) -> int:
-        """A modstamp for a write: now, but strictly after every stamp handed out before."""
+        """A modstamp for a write: now, but strictly after every stamp handed out before.
+
+        Writes faster than one per millisecond would take stamps ahead of the clock, which no CRM
+        does: a client that read "everything until now" right after such a write would miss it. So
+        a running clock waits out a short lead (a burst of writes) before handing the stamp out; a
+        longer one (the clock was moved back) or a frozen clock does not wait.
+        """
         with self._lock:
-            stamp = max(self.now_ms(), self._last_stamp + 1)
+            now = self.now_ms()
+            stamp = max(now, self._last_stamp + 1)
             self._last_stamp = stamp
-            return stamp
+        lead = stamp - now
+        if 0 < lead <= MAX_WAIT_MS and self._frozen is None:
+            time.sleep(lead / 1000)
+        return stamp
 
     def note_stamp(self, stamp: int) -> None:
         """Remember an explicitly set stamp so later writes still sort after it."""
