@@ -86,6 +86,20 @@ def test_given_a_bad_value_when_upserted_then_that_record_fails_by_name_and_the_
     assert hub.count_records("account") == 2
 
 
+def test_given_a_whole_number_past_64_bits_when_upserted_then_only_that_record_fails_and_says_why(hub) -> None:
+    rows = [
+        {"account_id": "A-1", "employees": 2**70},
+        {"account_id": "A-2", "employees": "1180591620717411303424"},
+        {"account_id": "A-3", "employees": 2**63 - 1, "annual_revenue": "1180591620717411303424.5"},
+    ]
+    result = hub.upsert("account", rows)
+    assert _statuses(result) == ["failed", "failed", "created"]
+    assert "attribute 'employees' expects a whole number between" in result.results[0].error
+    assert "text attribute" in result.results[1].error
+    stored = hub.find_record("account", "A-3")
+    assert stored.values["employees"] == 2**63 - 1 and isinstance(stored.values["annual_revenue"], float)
+
+
 def test_given_emails_differing_in_case_when_upserted_then_they_are_one_contact(hub) -> None:
     hub.upsert("contact", [{"email": "Ada@Example.COM", "first_name": "Ada"}])
     result = hub.upsert("contact", [{"email": "ada@example.com", "last_name": "Lovelace"}])

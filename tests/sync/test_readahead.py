@@ -277,7 +277,9 @@ def test_given_no_hand_off_wanted_when_synced_then_no_reader_process_starts(
         hub.close()
 
 
-def test_given_a_mapped_value_json_cannot_hold_when_a_page_is_prepared_then_it_crosses_unchanged() -> None:
+def test_given_a_value_that_does_not_map_when_a_page_is_prepared_then_its_field_error_crosses_with_the_page() -> (
+    None
+):
     from crmhub.connectors.base import Page, RemoteRecord
     from crmhub.core.cursor import Cursor
     from crmhub.mapping.spec import MappingRow
@@ -293,12 +295,15 @@ def test_given_a_mapped_value_json_cannot_hold_when_a_page_is_prepared_then_it_c
         [
             RemoteRecord("a", "2024-01-01T00:00:00.000000Z", {"Big": str(2**70), "Name": "Acme"}, row=1),
             RemoteRecord("b", "2024-01-01T00:00:01.000000Z", {"Big": "5", "Name": "Beta"}, row=2),
+            RemoteRecord("c", "2024-01-01T00:00:02.000000Z", {}, deleted=True, row=3),
         ]
     )
-    prepared = prepare(page, Cursor(), transformer, b"salt", {})
-    crossed = pickle.loads(pickle.dumps(prepared))
-    assert crossed.mapped_rows() == [({"big": 2**70, "name": "Acme"}, []), ({"big": 5, "name": "Beta"}, [])]
-    assert [r.id for r in crossed.records()] == ["a", "b"]
+    crossed = pickle.loads(pickle.dumps(prepare(page, Cursor(), transformer, b"salt", {})))
+    (row_a, errors_a), (row_b, errors_b), gone = crossed.mapped_rows()
+    assert row_a == {"name": "Acme"} and [e.target for e in errors_a] == ["big"]
+    assert "whole number" in errors_a[0].message
+    assert (row_b, errors_b, gone) == ({"big": 5, "name": "Beta"}, [], None)
+    assert [(r.id, r.deleted, r.row) for r in crossed.records()] == [("a", False, 1), ("b", False, 2), ("c", True, 3)]
 
 
 def test_given_hubspot_contacts_with_company_references_when_read_by_a_reader_process_then_as_in_process(

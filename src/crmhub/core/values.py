@@ -29,6 +29,10 @@ from typing import Any
 
 Coercer = Callable[[Any], Any]
 
+#: Whole numbers the hub stores exactly (64-bit): JSON writers and SQLite stop there.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+_TOO_BIG = "expects a whole number between -9223372036854775808 and 9223372036854775807 (a larger one cannot be stored exactly: keep it in a text attribute)"
+
 _TRUE = {"true", "t", "yes", "y", "1", "on"}
 _FALSE = {"false", "f", "no", "n", "0", "off"}
 
@@ -53,8 +57,12 @@ def _text(value: Any) -> Any:
 
 def _number(value: Any) -> Any:
     t = type(value)
-    if t is int or t is float:
-        if t is float and not math.isfinite(value):
+    if t is int:
+        if not INT_MIN <= value <= INT_MAX:
+            raise CoercionError(_TOO_BIG)
+        return value
+    if t is float:
+        if not math.isfinite(value):
             raise CoercionError("expects a finite number")
         return value
     if value is None:
@@ -62,7 +70,7 @@ def _number(value: Any) -> Any:
     if t is bool:
         raise CoercionError("expects a number, got a boolean")
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return _number(int(value)) if value == value.to_integral_value() else float(value)
     if isinstance(value, str):
         text = value.strip().replace("_", "")
         if text == "":
@@ -74,7 +82,7 @@ def _number(value: Any) -> Any:
         if not math.isfinite(number):
             raise CoercionError("expects a finite number")
         if number.is_integer() and "." not in text and "e" not in text.lower():
-            return int(text)
+            return _number(int(text))
         return number
     raise CoercionError(f"expects a number, got a {t.__name__}")
 

@@ -36,6 +36,7 @@ from functools import lru_cache
 from typing import Any
 
 from crmhub.core.errors import ValueConversionError
+from crmhub.core.values import INT_MAX, INT_MIN
 from crmhub.expr.patterns import compile_pattern
 from crmhub.expr.types import ValueType
 from crmhub.expr.values import to_text
@@ -218,6 +219,7 @@ def _number_converter(field: str, source_format: str | None, currency: bool) -> 
     parse, described = _number_parser(source_format, currency)
     type_name = "currency" if currency else "number"
     expected = f"a {'currency amount' if currency else 'number'} like {described}"
+    whole_range = f"a whole number between {INT_MIN} and {INT_MAX} (a larger one cannot be stored exactly)"
 
     def convert(value: Any) -> Any:
         cls = value.__class__
@@ -225,10 +227,17 @@ def _number_converter(field: str, source_format: str | None, currency: bool) -> 
             if not value:
                 return None
             try:
-                return parse(value)
+                number = parse(value)
             except ValueError:
                 raise _fail(field, value, expected, type_name) from None
-        if cls is int or cls is float:
+            if number.__class__ is int and not INT_MIN <= number <= INT_MAX:
+                raise _fail(field, value, whole_range, type_name)
+            return number
+        if cls is int:
+            if not INT_MIN <= value <= INT_MAX:
+                raise _fail(field, value, whole_range, type_name)
+            return value
+        if cls is float:
             if value != value or value in (float("inf"), float("-inf")):
                 raise _fail(field, value, expected, type_name)
             return value

@@ -89,9 +89,9 @@ class PreparedPage(NamedTuple):
     rows: list[int | None]  #: each record's ordinal in the read, for the error ledger
     deleted: list[int]  #: positions of records the source reports deleted
     digests: list[str]  #: each record's salted values hash (see :func:`~crmhub.sync.common.json_hash`)
-    #: JSON list: each live record's mapped row (canonical values), null for a deleted one; the list
-    #: itself when a value does not fit JSON (an integer past 64 bits).
-    mapped: bytes | list[dict[str, Any] | None]
+    #: JSON list: each live record's mapped row (canonical values: JSON holds them all), null for a
+    #: deleted one.
+    mapped: bytes
     #: Field errors of the records that did not map whole, by position.
     field_errors: dict[int, list[FieldError]]
     snapshot: bytes  #: the records' snapshot lines (:func:`~crmhub.sync.common.snapshot_lines`)
@@ -111,7 +111,7 @@ class PreparedPage(NamedTuple):
     def mapped_rows(self) -> list[tuple[dict[str, Any], list[FieldError]] | None]:
         """Each record's (mapped row, field errors), as the run's Transformer would have returned them."""
         errors, none = self.field_errors, []
-        rows = orjson.loads(self.mapped) if isinstance(self.mapped, bytes) else self.mapped
+        rows = orjson.loads(self.mapped)
         return [None if row is None else (row, errors.get(i, none)) for i, row in enumerate(rows)]
 
 
@@ -131,18 +131,13 @@ def prepare(
         mapped.append(row)
         if errors:
             field_errors[i] = errors
-    rows_json: bytes | list[dict[str, Any] | None]
-    try:
-        rows_json = orjson.dumps(mapped)
-    except TypeError:  # a value JSON cannot hold (an integer past 64 bits): the rows cross as they are
-        rows_json = mapped
     return PreparedPage(
         [r.id for r in records],
         [r.modstamp for r in records],
         [r.row for r in records],
         [i for i, r in enumerate(records) if r.deleted],
         [json_hash(salt, doc) for doc in docs],
-        rows_json,
+        orjson.dumps(mapped),
         field_errors,
         snapshot_lines(records, docs),
         page.total,
