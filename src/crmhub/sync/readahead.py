@@ -27,7 +27,7 @@ import struct
 import subprocess
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -108,11 +108,11 @@ class PreparedPage(NamedTuple):
             for i, (remote_id, modstamp, row) in enumerate(zip(self.ids, self.modstamps, self.rows, strict=True))
         ]
 
-    def mapped_rows(self) -> list[tuple[dict[str, Any], list[FieldError]] | None]:
+    def mapped_rows(self) -> list[tuple[dict[str, Any], Sequence[FieldError]] | None]:
         """Each record's (mapped row, field errors), as the run's Transformer would have returned them."""
-        errors, none = self.field_errors, []
+        errors = self.field_errors
         rows = orjson.loads(self.mapped)
-        return [None if row is None else (row, errors.get(i, none)) for i, row in enumerate(rows)]
+        return [None if row is None else (row, errors.get(i, ())) for i, row in enumerate(rows)]
 
 
 def prepare(
