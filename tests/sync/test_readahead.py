@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,6 +45,20 @@ def _jobs(hub: HubService, base_url: str, *, minimum: int) -> JobService:
     return sf_accounts_job(hub, base_url)
 
 
+@contextmanager
+def _salesforce(
+    url: str, home: Path, *, seed: int, accounts: int = RECORDS, minimum: int = 1000
+) -> Iterator[tuple[sf.SalesforceEmulator, str, HubService, JobService]]:
+    """An emulator served over HTTP, a hub at ``url`` and the 'accounts' job (hand-off from ``minimum``)."""
+    emulator = sf.SalesforceEmulator(accounts=accounts, contacts=0, seed=seed)
+    with serve_in_thread(emulator.app) as base_url:
+        hub = sf_hub(url, home)
+        try:
+            yield emulator, base_url, hub, _jobs(hub, base_url, minimum=minimum)
+        finally:
+            hub.close()
+
+
 def _hub_state(hub: HubService) -> tuple[dict[str, dict], dict[str, tuple[str, str | None]]]:
     """Records by key (values), and links by remote id (the linked record's key, last received hash)."""
     with hub.db.read() as session:
@@ -68,10 +84,8 @@ def _events(hub: HubService, run_id: str) -> list[str]:
 def test_given_a_read_over_the_threshold_when_synced_then_a_reader_process_loads_the_same_as_in_process(
     database_url: str, tmp_path: Path
 ) -> None:
-    emulator = sf.SalesforceEmulator(accounts=RECORDS, contacts=0, seed=5)
-    with serve_in_thread(emulator.app) as base_url:
-        hub = sf_hub(database_url, tmp_path / "home")
-        run, outcome = _jobs(hub, base_url, minimum=1000).run("accounts")
+    with _salesforce(database_url, tmp_path / "home", seed=5) as (_emulator, base_url, hub, jobs):
+        run, outcome = jobs.run("accounts")
         assert outcome.status == "succeeded", outcome.message
         assert "reader_process" in _events(hub, run.id)
         assert outcome.usage["calls"] >= RECORDS // 200  # the reader's calls are counted too
@@ -89,20 +103,17 @@ def test_given_a_read_over_the_threshold_when_synced_then_a_reader_process_loads
         assert sorted(lines, key=lambda line: line["id"]) == sorted(
             _snapshot(plain_outcome), key=lambda line: line["id"]
         )
-        hub.close()
         plain.close()
 
 
 def test_given_records_sharing_the_modstamp_the_hand_off_starts_at_when_synced_then_none_lost_or_doubled(
     database_url: str, tmp_path: Path
 ) -> None:
-    emulator = sf.SalesforceEmulator(accounts=RECORDS, contacts=0, seed=6)
-    # The first 1,500 records in read order share one modstamp: the first page ends inside the tie,
-    # so the reader starts at it again and must drop the 200 the run has loaded.
-    emulator.set_modstamp("Account", datetime(2020, 1, 1, tzinfo=UTC), count=1500)
-    with serve_in_thread(emulator.app) as base_url:
-        hub = sf_hub(database_url, tmp_path / "home")
-        run, outcome = _jobs(hub, base_url, minimum=1000).run("accounts")
+    with _salesforce(database_url, tmp_path / "home", seed=6) as (emulator, _url, hub, jobs):
+        # The first 1,500 records in read order share one modstamp: the first page ends inside the
+        # tie, so the reader starts at it again and must drop the 200 the run has loaded.
+        emulator.set_modstamp("Account", datetime(2020, 1, 1, tzinfo=UTC), count=1500)
+        run, outcome = jobs.run("accounts")
         assert outcome.status == "succeeded", outcome.message
         assert "reader_process" in _events(hub, run.id)
         assert outcome.counts.read == outcome.counts.created == RECORDS
@@ -110,16 +121,12 @@ def test_given_records_sharing_the_modstamp_the_hand_off_starts_at_when_synced_t
         assert len(records) == len(links) == RECORDS
         lines = _snapshot(outcome)
         assert len({line["id"] for line in lines}) == len(lines) == RECORDS
-        hub.close()
 
 
 def test_given_the_crm_refuses_the_reader_when_it_reads_then_the_run_fails_as_in_process_and_resumes(
     database_url: str, tmp_path: Path
 ) -> None:
-    emulator = sf.SalesforceEmulator(accounts=RECORDS, contacts=0, seed=7)
-    with serve_in_thread(emulator.app) as base_url:
-        hub = sf_hub(database_url, tmp_path / "home")
-        jobs = _jobs(hub, base_url, minimum=1000)
+    with _salesforce(database_url, tmp_path / "home", seed=7) as (emulator, base_url, hub, jobs):
 
         def limit_after_first_page(progress: Progress) -> None:
             # A daily limit (Retry-After past what a run waits) from here on: only the reader meets it.
@@ -145,17 +152,13 @@ def test_given_the_crm_refuses_the_reader_when_it_reads_then_the_run_fails_as_in
         records, links = _hub_state(hub)
         assert len(records) == len(links) == RECORDS
         assert not _readers()
-        hub.close()
         plain.close()
 
 
 def test_given_the_reader_process_is_killed_when_the_run_waits_for_it_then_the_run_fails_and_resumes(
     database_url: str, tmp_path: Path
 ) -> None:
-    emulator = sf.SalesforceEmulator(accounts=RECORDS, contacts=0, seed=8)
-    with serve_in_thread(emulator.app) as base_url:
-        hub = sf_hub(database_url, tmp_path / "home")
-        jobs = _jobs(hub, base_url, minimum=1000)
+    with _salesforce(database_url, tmp_path / "home", seed=8) as (_emulator, _url, hub, jobs):
         killed: list[int] = []
 
         def kill_the_reader(progress: Progress) -> None:
@@ -175,16 +178,12 @@ def test_given_the_reader_process_is_killed_when_the_run_waits_for_it_then_the_r
         assert again.counts.created == RECORDS - outcome.counts.created
         records, links = _hub_state(hub)
         assert len(records) == len(links) == RECORDS
-        hub.close()
 
 
 def test_given_a_cancel_when_the_reader_process_reads_then_the_run_stops_and_the_reader_ends(
     database_url: str, tmp_path: Path
 ) -> None:
-    emulator = sf.SalesforceEmulator(accounts=RECORDS, contacts=0, seed=9)
-    with serve_in_thread(emulator.app) as base_url:
-        hub = sf_hub(database_url, tmp_path / "home")
-        jobs = _jobs(hub, base_url, minimum=1000)
+    with _salesforce(database_url, tmp_path / "home", seed=9) as (_emulator, _url, _hub, jobs):
         seen_readers: list[int] = []
 
         def cancel(progress: Progress) -> None:
@@ -197,16 +196,12 @@ def test_given_a_cancel_when_the_reader_process_reads_then_the_run_stops_and_the
         assert outcome.status == "cancelled"
         assert not _readers()
         assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in seen_readers)
-        hub.close()
 
 
 def test_given_the_run_process_is_killed_while_a_reader_reads_then_the_reader_ends_by_itself(
     database_url: str, tmp_path: Path
 ) -> None:
-    emulator = sf.SalesforceEmulator(accounts=RECORDS, contacts=0, seed=10)
-    with serve_in_thread(emulator.app) as base_url:
-        hub = sf_hub(database_url, tmp_path / "home")
-        _jobs(hub, base_url, minimum=1000)
+    with _salesforce(database_url, tmp_path / "home", seed=10) as (emulator, _url, hub, jobs):
         emulator.set_faults(FaultConfig(slow_rate=1.0, slow_seconds=0.1))  # slow pages: time to kill
         env = {
             **os.environ,
@@ -241,12 +236,10 @@ def test_given_the_run_process_is_killed_while_a_reader_reads_then_the_reader_en
         gone, alive = psutil.wait_procs(readers, timeout=20)
         assert not alive, "the reader outlived the run"
         emulator.clear_faults()
-        jobs = JobService(hub)
         _, outcome = jobs.run("accounts")
         assert outcome.status == "succeeded", outcome.message
         records, links = _hub_state(hub)
         assert len(records) == len(links) == RECORDS
-        hub.close()
 
 
 def test_given_an_error_in_the_reader_when_it_crosses_to_the_run_then_class_message_and_details_survive() -> (
@@ -267,14 +260,12 @@ def test_given_an_error_in_the_reader_when_it_crosses_to_the_run_then_class_mess
 def test_given_no_hand_off_wanted_when_synced_then_no_reader_process_starts(
     minimum: int, tmp_path: Path
 ) -> None:
-    emulator = sf.SalesforceEmulator(accounts=1000, contacts=0, seed=11)
-    with serve_in_thread(emulator.app) as base_url:
-        hub = sf_hub(f"sqlite:///{tmp_path / 'hub.db'}", tmp_path / "home")
-        run, outcome = _jobs(hub, base_url, minimum=minimum).run("accounts")
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    with _salesforce(url, tmp_path / "home", seed=11, accounts=1000, minimum=minimum) as (_e, _u, hub, jobs):
+        run, outcome = jobs.run("accounts")
         assert outcome.status == "succeeded"
         assert outcome.counts.created == 1000
         assert "reader_process" not in _events(hub, run.id)
-        hub.close()
 
 
 def test_given_a_value_that_does_not_map_when_a_page_is_prepared_then_its_field_error_crosses_with_the_page() -> (
@@ -378,10 +369,7 @@ def _by_key(hub: HubService, object_type: str) -> dict[str, dict]:
 def test_given_a_dry_run_when_the_read_is_handed_to_a_reader_process_then_it_counts_all_and_writes_nothing(
     tmp_path: Path,
 ) -> None:
-    emulator = sf.SalesforceEmulator(accounts=RECORDS, contacts=0, seed=13)
-    with serve_in_thread(emulator.app) as base_url:
-        hub = sf_hub(f"sqlite:///{tmp_path / 'hub.db'}", tmp_path / "home")
-        jobs = _jobs(hub, base_url, minimum=1000)
+    with _salesforce(f"sqlite:///{tmp_path / 'hub.db'}", tmp_path / "home", seed=13) as (_e, _u, hub, jobs):
         readers: list[int] = []
         _, dry = jobs.run(
             "accounts", dry_run=True, on_progress=lambda _p: readers.extend(r.pid for r in _readers())
@@ -392,4 +380,3 @@ def test_given_a_dry_run_when_the_read_is_handed_to_a_reader_process_then_it_cou
         assert _hub_state(hub) == ({}, {})
         _, real = jobs.run("accounts")  # the dry run moved no cursor: the real one reads everything
         assert real.counts.created == RECORDS
-        hub.close()
