@@ -133,10 +133,8 @@ class InboundRun:
                     for page in source:
                         cursor = self._page(page, cursor, full=full, full_started=full_started, snapshot=snapshot)
                         collect()  # the collector is paused: free this page's reference cycles now
-                        if order is None and self.pages == 1:
-                            order = self._read_order(page, cursor, full=full)
-                            if order is not None:
-                                break
+                        if self.pages == 1 and (order := self._read_order(page, cursor, full=full)):
+                            break
                 finally:
                     source.close()
                 if order is not None:
