@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from crmhub.core.clock import utcnow
 from crmhub.schedule import Scheduler, next_run, parse_schedule
-from crmhub.schedule.scheduler import scheduled_key
+from crmhub.schedule.scheduler import _AdvisoryLock, scheduled_key
 from crmhub.services.hub import HubService
 from crmhub.services.jobs import JobService
 from crmhub.store import runs as run_repo
@@ -309,6 +311,33 @@ def test_given_two_schedulers_when_both_tick_then_only_one_leads_until_it_stops(
     assert len(first.submitted) == 1 and len(runs_of(hub, "accounts")) == 1
 
 
+def test_given_a_leader_that_stops_when_the_server_has_not_yet_seen_its_connection_close_then_another_leads_at_once(
+    jobs: JobService, hub: HubService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On PostgreSQL a closed connection frees its lock only once the server's backend notices;
+    # a successor ticking right after could find it still taken (1-2% of rounds did, in CI
+    # once). Keep the leader's connection open, as a server that has not noticed yet would:
+    # stop() must give the lock back itself.
+    lingering: list[Any] = []
+
+    def close_later(self: _AdvisoryLock) -> None:
+        lingering.append(self._conn)
+        self._conn = None
+
+    monkeypatch.setattr(_AdvisoryLock, "_close", close_later)
+    a, b = Scheduler(hub.db, Recorder(hub.db)), Scheduler(hub.db, Recorder(hub.db))
+    try:
+        assert a.tick().leader
+        assert not b.tick().leader
+        a.stop()
+        assert b.tick().leader
+    finally:
+        a.stop()
+        b.stop()
+        for conn in lingering:
+            conn.close()
+
+
 def test_given_a_leader_that_vanished_when_its_lease_or_lock_is_gone_then_another_takes_over(
     jobs: JobService, hub: HubService
 ) -> None:
@@ -319,8 +348,13 @@ def test_given_a_leader_that_vanished_when_its_lease_or_lock_is_gone_then_anothe
         assert a.tick(now=now).leader
         if hub.db.dialect == "postgresql":
             # The leader's process dies: its connection, and with it the advisory lock, goes away.
+            # The server frees the lock once its backend notices the closed socket, which can
+            # take a moment: the successor takes over on one of its next ticks.
             a._leadership._conn.invalidate()  # type: ignore[attr-defined]
-            assert b.tick(now=now).leader
+            deadline = time.monotonic() + 10
+            while not b.tick(now=now).leader:
+                assert time.monotonic() < deadline, "the lock of a dead leader was never freed"
+                time.sleep(0.01)
             assert not a.tick(now=now).leader
         else:
             assert not b.tick(now=now + timedelta(seconds=29)).leader  # the lease still runs
@@ -342,7 +376,6 @@ def test_given_a_started_scheduler_when_woken_then_it_ticks_in_the_background(
         deadline = utcnow() + timedelta(seconds=10)
         while not recorder.submitted and utcnow() < deadline:
             scheduler.wake()
-            import time
 
             time.sleep(0.05)
         assert len(recorder.submitted) == 1 and scheduler.is_leader

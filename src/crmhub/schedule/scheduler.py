@@ -137,6 +137,13 @@ class _AdvisoryLock:
             self._conn = None
 
     def release(self) -> None:
+        # Unlock before closing: a closed socket frees the lock only once the server's backend
+        # notices and exits, so a successor asking right after could still find it taken.
+        if self._conn is not None:
+            try:
+                _store.advisory_unlock(self._conn, self.name)
+            except Exception:  # the connection is gone, and the lock with it
+                log.debug("could not unlock the scheduler lock; closing its connection", exc_info=True)
         self._close()
 
 

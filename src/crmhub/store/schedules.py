@@ -264,9 +264,19 @@ def ping(conn: Connection) -> None:
     conn.execute(text("SELECT 1"))
 
 
-def try_advisory_lock(conn: Connection, name: str) -> bool:
-    """Take the session advisory lock of scheduler ``name`` in this database and schema, if free."""
+def _lock_key(conn: Connection, name: str) -> int:
     where = conn.execute(text("SELECT current_database() || '.' || current_schema()")).scalar_one()
     digest = hashlib.blake2b(f"crmhub scheduler {where} {name}".encode(), digest_size=8)
-    key = int.from_bytes(digest.digest(), "big", signed=True)
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+def try_advisory_lock(conn: Connection, name: str) -> bool:
+    """Take the session advisory lock of scheduler ``name`` in this database and schema, if free."""
+    key = _lock_key(conn, name)
     return bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one())
+
+
+def advisory_unlock(conn: Connection, name: str) -> bool:
+    """Give the lock back at once; closing the connection frees it only when the server notices."""
+    key = _lock_key(conn, name)
+    return bool(conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key}).scalar_one())
