@@ -29,7 +29,7 @@ def test_given_good_and_bad_rows_when_run_then_good_ones_load_and_bad_ones_are_l
             "A1,Acme,1.200,31.01.2001,de",
             "A2,Beta,lots,28.02.1999,fr",  # bad number
             "A3,Gamma,5,31.02.2000,us",  # impossible date
-            ",NoKey,7,01.01.2000,us",  # missing key
+            ",NoKey,7,01.01.2000,us",  # no id (nor key)
             "A5,Epsilon,9,01.01.2000,gb,extra",  # ragged row
             "A6,Zeta,10,01.01.2000,nl",
         ],
@@ -51,8 +51,9 @@ def test_given_good_and_bad_rows_when_run_then_good_ones_load_and_bad_ones_are_l
     assert ("A2", "map", "employees") in errors
     assert ("A3", "map", "founded") in errors
     assert ("A5", "read", None) in errors
-    missing_key = [e for e in _errors(jobs, run.id) if e.phase == "load"]
-    assert len(missing_key) == 1 and "key attribute 'account_id' is missing" in missing_key[0].message
+    no_id = [e for e in _errors(jobs, run.id) if e.row == 5]
+    assert len(no_id) == 1 and no_id[0].phase == "read"
+    assert "line 5: its id column 'id' is empty; give every row a unique id" in no_id[0].message
     bad_number = next(e for e in _errors(jobs, run.id) if e.remote_id == "A2")
     assert bad_number.raw_value == "lots" and bad_number.row == 3
 

@@ -90,6 +90,10 @@ class RemoteRecord:
     row: int | None = None
 
 
+#: The longest remote id the hub can link (characters; the width of the link table's column).
+REMOTE_ID_MAX_LENGTH = 255
+
+
 @dataclass(frozen=True, slots=True)
 class RejectedRow:
     """A source row that could not be read as a record (ragged CSV row, undecodable value …)."""

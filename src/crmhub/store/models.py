@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from crmhub.connectors.base import REMOTE_ID_MAX_LENGTH
 from crmhub.core.clock import utcnow
 from crmhub.store.types import JSONDoc, UTCDateTime
 
@@ -108,6 +109,10 @@ class Attribute(TimestampMixin, Base):
     object_type: Mapped[ObjectType] = relationship(back_populates="attributes")
 
 
+#: The longest key value a record can have (characters; the column's width on PostgreSQL).
+KEY_MAX_LENGTH = 512
+
+
 class Record(Base):
     """One hub record. ``values`` holds attribute → canonical JSON value; ``stamps`` the lineage.
 
@@ -125,7 +130,7 @@ class Record(Base):
     hub_id: Mapped[str] = mapped_column(String(26), primary_key=True)
     object_type_id: Mapped[int] = mapped_column(ForeignKey("object_type.id", ondelete="CASCADE"))
     #: The normalised key value (lower-cased for case-insensitive keys); None for key-less types.
-    key: Mapped[str | None] = mapped_column(String(512))
+    key: Mapped[str | None] = mapped_column(String(KEY_MAX_LENGTH))
     values: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     stamps: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -163,7 +168,7 @@ class Link(Base):
     hub_id: Mapped[str] = mapped_column(ForeignKey("record.hub_id", ondelete="CASCADE"))
     connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"))
     remote_object: Mapped[str] = mapped_column(String(127))
-    remote_id: Mapped[str] = mapped_column(String(255))
+    remote_id: Mapped[str] = mapped_column(String(REMOTE_ID_MAX_LENGTH))
     last_received_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     last_sent_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     last_received_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -26,6 +26,7 @@ from charset_normalizer import from_bytes
 
 from crmhub.connectors.base import (
     REMOTE_ID,
+    REMOTE_ID_MAX_LENGTH,
     Capability,
     ConnectionCheck,
     FieldInfo,
@@ -321,6 +322,25 @@ class CsvConnector:
                     continue  # blank line
                 ordinal += 1
                 remote_id = row[id_index] if id_index is not None and id_index < len(row) else str(ordinal)
+                if id_index is not None and id_index < len(row):
+                    problem = (
+                        f"its id column {id_column!r} is empty"
+                        if not remote_id.strip()
+                        else f"its id in column {id_column!r} is {len(remote_id)} characters long "
+                        f"(at most {REMOTE_ID_MAX_LENGTH})"
+                        if len(remote_id) > REMOTE_ID_MAX_LENGTH
+                        else None
+                    )
+                    if problem is not None:
+                        page.rejected.append(
+                            RejectedRow(
+                                start_line,
+                                None,
+                                f"{path.name}: line {start_line}: {problem}; give every row a unique id",
+                                raw=remote_id[:200],
+                            )
+                        )
+                        continue
                 if len(row) != len(header):
                     page.rejected.append(
                         RejectedRow(
