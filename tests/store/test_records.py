@@ -100,6 +100,22 @@ def test_given_a_whole_number_past_64_bits_when_upserted_then_only_that_record_f
     assert stored.values["employees"] == 2**63 - 1 and isinstance(stored.values["annual_revenue"], float)
 
 
+def test_given_a_key_longer_than_512_characters_when_upserted_then_only_that_record_fails_and_says_why(
+    hub,
+) -> None:
+    # PostgreSQL's key column holds 512 characters: a longer key failed the whole batch there
+    # (and was stored on SQLite).
+    rows = [{"account_id": "A-1"}, {"account_id": "k" * 513}, {"account_id": "k" * 512}]
+    result = hub.upsert("account", rows)
+    assert _statuses(result) == ["created", "failed", "created"]
+    assert result.results[1].error == (
+        "account row 1: key attribute 'account_id' is 513 characters long; keys are at most 512 "
+        "(map a shorter, unique value to the key)"
+    )
+    assert hub.find_record("account", "k" * 512) is not None
+    assert hub.count_records("account") == 2
+
+
 def test_given_emails_differing_in_case_when_upserted_then_they_are_one_contact(hub) -> None:
     hub.upsert("contact", [{"email": "Ada@Example.COM", "first_name": "Ada"}])
     result = hub.upsert("contact", [{"email": "ada@example.com", "last_name": "Lovelace"}])

@@ -6,13 +6,15 @@ commit) and commits. Configuration changes write an audit event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from crmhub.config import Settings, get_settings, write_secret_key
 from crmhub.core.errors import ConfigError
@@ -23,7 +25,7 @@ from crmhub.store import records as record_repo
 from crmhub.store import schema as schema_repo
 from crmhub.store.database import Database, StatisticsKeeper
 from crmhub.store.models import Attribute, ObjectType, Record
-from crmhub.store.records import Outcome, PreparedBatch, Stamp, UpsertResult
+from crmhub.store.records import PreparedBatch, Stamp, UpsertResult
 from crmhub.store.schema import AttributeSpec, TypeSchema
 
 SYSTEM_ACTOR = "system"
@@ -183,10 +185,7 @@ class HubService:
             times = list(islice(time_iter, len(batch))) if time_iter is not None else None
             return record_repo.prepare_batch(schema, batch, source_times=times, match=match)
 
-        total = UpsertResult()
-        offset = 0
-        created = 0
-        statistics = StatisticsKeeper()  # a load that grows the hub keeps PostgreSQL's plans on the key index
+        options = {"stamp": stamp, "most_recent": most_recent, "create": create}
         # Coercion of batch N+1 (pure Python) runs in a helper thread while batch N is merged and
         # written; the database driver releases the GIL while it waits, so the two overlap.
         # A full collection walks the caller's rows and the results too: rarely (every 250,000 rows).
@@ -195,17 +194,122 @@ class HubService:
             gc_paused(full_every=max(1, 250_000 // size)) as collect,
         ):
             ahead: Future[PreparedBatch | None] = pool.submit(next_batch)
+            if self.PIPELINED and self.db.dialect == "postgresql":
+                return self._upsert_pipelined(schema, ahead, pool, next_batch, collect, options)
+            total = UpsertResult()
+            offset = created = 0
+            statistics = StatisticsKeeper()  # a load that grows the hub keeps the plans on the key index
             while (prepared := ahead.result()) is not None:
                 ahead = pool.submit(next_batch)
                 with self.db.begin() as session:
-                    result = record_repo.apply_batch(
-                        session, schema, prepared, stamp=stamp, most_recent=most_recent, create=create
-                    )
-                    created += sum(1 for r in result.results if r.status is Outcome.CREATED)
+                    result = record_repo.apply_batch(session, schema, prepared, **options)
+                    created += result.counts()["created"]
                     statistics.grown(session, created)
                 total.extend(result, offset)
                 offset += prepared.size
                 collect()
+        return total
+
+    #: PostgreSQL: merge the next batch while the last one completes (see _upsert_pipelined).
+    PIPELINED = True
+    #: Batches a pipelined upsert writes between giving other writers of the type their turn.
+    PIPELINE_TURN = 16
+
+    def _upsert_pipelined(
+        self,
+        schema: TypeSchema,
+        ahead: Future[PreparedBatch | None],
+        pool: ThreadPoolExecutor,
+        next_batch: Callable[[], PreparedBatch | None],
+        collect: Callable[[], None],
+        options: dict[str, Any],
+    ) -> UpsertResult:
+        """PostgreSQL: merge batch N+1 on a second connection while batch N's writes complete.
+
+        Per batch the server parses and indexes the ``COPY`` to its end, then commits; in the serial
+        loop Python waits for both. Here a writer thread completes and commits batch N while this
+        thread reads and merges batch N+1 in its own transaction. That is safe because:
+
+        - the type's writers' lock is held for this database session (not per transaction), so no
+          other writer changes the type's records between N+1's read and its write;
+        - a batch naming a record the batch in flight writes waits for that one's commit first, so
+          it reads what the hub will hold;
+        - batches commit in order; a failure rolls back the failing batch and the one behind it and
+          raises, the batches before it committed (as in the serial loop).
+
+        Every ``PIPELINE_TURN`` batches the pipeline drains and the lock is given back and taken
+        again, so other writers of the type (a sync run) get their turn in between.
+        """
+        total = UpsertResult()
+        offset = created = 0
+        statistics = StatisticsKeeper()
+        db = self.db
+
+        def finish(batch: record_repo.BatchInFlight, session: Session) -> UpsertResult:
+            try:
+                result = batch.finish()
+                session.commit()
+                return result
+            finally:
+                session.close()  # rolls back what did not commit
+
+        def settle(job: Future[UpsertResult], at: int) -> None:
+            nonlocal created
+            result = job.result()
+            total.extend(result, at)
+            created += result.counts()["created"]
+            if statistics.due(created):
+                with db.begin() as session:
+                    statistics.grown(session, created)
+
+        with (
+            db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmhub-write") as writer,
+        ):
+            in_flight: tuple[Future[UpsertResult], int, Any] | None = None
+            turn = 0
+            try:
+                record_repo.lock_type_for_session(lock, schema)
+                while (prepared := ahead.result()) is not None:
+                    ahead = pool.submit(next_batch)
+                    if in_flight is not None and (
+                        turn >= self.PIPELINE_TURN or not in_flight[2].isdisjoint(prepared.pending)
+                    ):
+                        job, at, _ = in_flight
+                        in_flight = None
+                        settle(job, at)
+                        if turn >= self.PIPELINE_TURN:  # other writers' turn
+                            record_repo.unlock_type_for_session(lock, schema)
+                            record_repo.lock_type_for_session(lock, schema)
+                            turn = 0
+                    session = db.write_session()
+                    try:
+                        session.begin()
+                        batch = record_repo.start_batch(session, schema, prepared, locked=True, **options)
+                    except BaseException:
+                        session.close()
+                        raise
+                    if in_flight is not None:  # commits stay in order: N's before N+1's writes complete
+                        job, at, _ = in_flight
+                        in_flight = None
+                        try:
+                            settle(job, at)
+                        except BaseException as exc:
+                            batch.abandon(exc)
+                            session.close()
+                            raise
+                    in_flight = (writer.submit(finish, batch, session), offset, batch.idents)
+                    offset += prepared.size
+                    turn += 1
+                    collect()
+                if in_flight is not None:
+                    job, at, _ = in_flight
+                    in_flight = None
+                    settle(job, at)
+            finally:
+                if in_flight is not None:  # an error: let the writer end before the lock goes
+                    in_flight[0].exception()
+                record_repo.unlock_type_for_session(lock, schema)
         return total
 
     def get_record(self, hub_id: str) -> Record:

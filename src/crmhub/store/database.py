@@ -90,6 +90,14 @@ class Database:
         with self._write() as session, session.begin():
             yield session
 
+    def write_session(self) -> Session:
+        """A write session whose transaction the caller begins, commits (or rolls back) and closes.
+
+        For work that ends a transaction in another thread than the one that began it; otherwise
+        use :meth:`begin`.
+        """
+        return self._write()
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only transaction (rolled back at the end)."""
@@ -122,6 +130,10 @@ class StatisticsKeeper:
 
     def __init__(self, first: int = 10_000) -> None:
         self._next = first
+
+    def due(self, added: int) -> bool:
+        """Whether :meth:`grown` would analyze at ``added`` rows (so a caller can skip opening a session)."""
+        return added >= self._next
 
     def grown(self, session: Session, added: int) -> bool:
         """Analyze the growing tables if ``added`` passed the next mark; True when it did."""

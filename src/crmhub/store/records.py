@@ -31,7 +31,7 @@ from crmhub.core.clock import utcnow
 from crmhub.core.errors import NotFoundError
 from crmhub.core.ids import new_hub_ids
 from crmhub.core.values import COERCERS, CoercionError, describe_value, format_datetime
-from crmhub.store.models import Record
+from crmhub.store.models import KEY_MAX_LENGTH, Record
 from crmhub.store.schema import TypeSchema
 from crmhub.store.types import sqlite_timestamp
 
@@ -175,6 +175,19 @@ def prepare_batch(
                 error=f"{name} {ident or f'row {i}'}: {msg}",
             )
             continue
+        if by_key and ident is not None and len(ident) > KEY_MAX_LENGTH:
+            results[i] = RecordResult(
+                i,
+                Outcome.FAILED,
+                key=f"{ident[:40]}…",
+                attribute=key_attr,
+                value=f"{ident[:40]}…",
+                error=(
+                    f"{name} row {i}: key attribute {key_attr!r} is {len(ident)} characters long; "
+                    f"keys are at most {KEY_MAX_LENGTH} (map a shorter, unique value to the key)"
+                ),
+            )
+            continue
         if ident is None:
             what = f"key attribute {key_attr!r}" if by_key else "'hub_id'"
             results[i] = RecordResult(
@@ -238,9 +251,80 @@ def apply_batch(
     now: datetime | None = None,
 ) -> UpsertResult:
     """Merge a prepared batch with what the hub holds and write what changed (see upsert_records)."""
+    return start_batch(
+        session, schema, prepared, stamp=stamp, most_recent=most_recent, create=create, now=now
+    ).finish()
+
+
+class BatchInFlight:
+    """A batch merged and streaming into the database, its writes not yet complete.
+
+    :meth:`finish` completes them (the end of the ``COPY``, the updates) and mostly waits on the
+    server, so a caller may run it in another thread while it merges the next batch on another
+    connection. Either :meth:`finish` or :meth:`abandon` must be called; the caller commits.
+    """
+
+    __slots__ = ("_sink", "_session", "_updates", "_now", "_dialect", "_results", "idents")
+
+    def __init__(
+        self,
+        session: Session,
+        sink: _InsertSink,
+        updates: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+        results: list[RecordResult | None],
+        idents: Any,
+        *,
+        now: datetime,
+        dialect: str,
+    ) -> None:
+        self._session, self._sink, self._updates, self._results = session, sink, updates, results
+        self._now, self._dialect = now, dialect
+        #: The normalised keys (or hub ids) this batch writes.
+        self.idents = idents
+
+    def finish(self) -> UpsertResult:
+        self._sink.__exit__(None, None, None)
+        if self._updates:
+            _update(self._session, self._updates, now=self._now, dialect=self._dialect)
+        return UpsertResult([r for r in self._results if r is not None])
+
+    def abandon(self, exc: BaseException) -> None:
+        """Cancel the writes still streaming (the caller then rolls the transaction back)."""
+        self._sink.__exit__(type(exc), exc, exc.__traceback__)
+
+
+def lock_type_for_session(connection: Any, schema: TypeSchema) -> None:
+    """PostgreSQL: take the writers' lock of ``schema`` for this database session (not one transaction).
+
+    For a caller that writes one object type in many transactions over other connections (see
+    ``start_batch(locked=True)``); :func:`unlock_type_for_session` gives it back.
+    """
+    connection.exec_driver_sql("SELECT pg_advisory_lock(%s, %s)", (_PG_LOCK_NAMESPACE, schema.id))
+
+
+def unlock_type_for_session(connection: Any, schema: TypeSchema) -> None:
+    connection.exec_driver_sql("SELECT pg_advisory_unlock(%s, %s)", (_PG_LOCK_NAMESPACE, schema.id))
+
+
+def start_batch(
+    session: Session,
+    schema: TypeSchema,
+    prepared: PreparedBatch,
+    *,
+    stamp: Stamp = Stamp(),
+    most_recent: bool = False,
+    create: bool = True,
+    now: datetime | None = None,
+    locked: bool = False,
+) -> BatchInFlight:
+    """Read, merge and start writing a prepared batch; :meth:`BatchInFlight.finish` completes it.
+
+    ``locked`` says the caller holds the object type's writers' lock already (PostgreSQL: see
+    :func:`lock_type_for_session`); otherwise this transaction takes it.
+    """
     now = now or utcnow()
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    if dialect == "postgresql" and not locked:
         session.connection().exec_driver_sql(
             "SELECT pg_advisory_xact_lock(%s, %s)", (_PG_LOCK_NAMESPACE, schema.id)
         )
@@ -254,7 +338,8 @@ def apply_batch(
     updates: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     new_ids = iter(new_hub_ids(sum(1 for k in pending if k not in existing))) if create else iter(())
 
-    with _InsertSink(session, schema, now=now, dialect=dialect) as sink:
+    sink = _InsertSink(session, schema, now=now, dialect=dialect)
+    try:
         for ident, items in pending.items():
             current = existing.get(ident)
             if current is None and not by_key:
@@ -321,10 +406,10 @@ def apply_batch(
                 sink.add(hub_id, ident if by_key else None, values, stamps)
             elif dirty:
                 updates[hub_id] = (values, stamps)
-
-    if updates:
-        _update(session, updates, now=now, dialect=dialect)
-    return UpsertResult([r for r in results if r is not None])
+    except BaseException as exc:
+        sink.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    return BatchInFlight(session, sink, updates, results, pending.keys(), now=now, dialect=dialect)
 
 
 def _restamp(
