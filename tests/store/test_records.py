@@ -116,6 +116,37 @@ def test_given_a_key_longer_than_512_characters_when_upserted_then_only_that_rec
     assert hub.count_records("account") == 2
 
 
+def test_given_nul_characters_in_values_when_upserted_then_they_are_dropped_and_a_repeat_changes_nothing(
+    hub,
+) -> None:
+    # PostgreSQL's JSONB refuses "\u0000": one such value failed the whole batch there.
+    rows = [
+        {"account_id": "A-1", "name": "Ac\x00me", "products": ["CRM\x00", "\x00"]},
+        {"account_id": "A-2", "name": "Beta"},
+    ]
+    assert _statuses(hub.upsert("account", rows)) == ["created", "created"]
+    assert hub.find_record("account", "A-1").values == {
+        "account_id": "A-1",
+        "name": "Acme",
+        "products": ["CRM"],
+    }
+    assert _statuses(hub.upsert("account", rows)) == ["unchanged", "unchanged"]
+
+
+def test_given_canonical_values_holding_nul_when_written_then_the_store_drops_it_on_both_databases(
+    hub,
+) -> None:
+    # Canonical rows skip coercion (the sync's mapped rows; an expression can make a NUL).
+    from crmhub.store import records as record_repo
+
+    with hub.db.begin() as session:
+        result = record_repo.upsert_records(
+            session, hub.schema("account"), [{"account_id": "A-9", "name": "x\x00y"}], coerced=True
+        )
+    assert _statuses(result) == ["created"]
+    assert hub.find_record("account", "A-9").values["name"] == "xy"
+
+
 def test_given_emails_differing_in_case_when_upserted_then_they_are_one_contact(hub) -> None:
     hub.upsert("contact", [{"email": "Ada@Example.COM", "first_name": "Ada"}])
     result = hub.upsert("contact", [{"email": "ada@example.com", "last_name": "Lovelace"}])

@@ -68,6 +68,21 @@ def test_given_an_unchanged_source_when_run_again_then_nothing_is_written(jobs, 
     assert {r.hub_id: r.updated_at for r in jobs.hub.list_records("account", limit=100)} == before
 
 
+def test_given_nul_characters_in_the_source_when_run_twice_then_they_are_dropped_and_nothing_changes(
+    jobs, files: Path
+) -> None:
+    # PostgreSQL stores no NUL character: one in a single value failed the whole page there.
+    rows = [f"A{i},Company\x00 {i},{i},01.01.2000,de" for i in range(3)]
+    write_csv(files / "accounts.csv", HEADER, rows)
+    jobs.create(inbound_spec())
+    _, first = jobs.run("accounts-in")
+    assert first.status == "succeeded", first.message
+    assert first.counts.created == 3
+    assert jobs.hub.find_record("account", "A1").values["name"] == "Company 1"
+    _, second = jobs.run("accounts-in")
+    assert (second.counts.unchanged, second.counts.updated) == (3, 0)
+
+
 def test_given_a_changed_row_when_run_again_then_only_it_is_updated(jobs, files: Path) -> None:
     rows = [f"A{i},Company {i},{i},01.01.2000,de" for i in range(10)]
     write_csv(files / "accounts.csv", HEADER, rows)

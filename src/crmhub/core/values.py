@@ -41,8 +41,29 @@ class CoercionError(ValueError):
     """A value does not fit an attribute type; the message says what was expected."""
 
 
+def strip_nul(value: Any) -> Any:
+    """``value`` without NUL characters in any text it holds (lists and objects included).
+
+    PostgreSQL can store no NUL character, in text or in JSON; the hub drops them on both
+    databases (they carry no meaning in CRM data, where they come from pasted or exported text).
+    """
+    if type(value) is str:
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {strip_nul(k): strip_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strip_nul(v) for v in value]
+    return value
+
+
+#: How a NUL character looks in JSON text: a document holding it needs :func:`strip_nul`.
+NUL_IN_JSON = b"\\u0000"
+
+
 def _text(value: Any) -> Any:
-    if type(value) is str or value is None:
+    if type(value) is str:
+        return value.replace("\x00", "") if "\x00" in value else value
+    if value is None:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -160,7 +181,7 @@ def _datetime(value: Any) -> Any:
 
 def _foreign_key(value: Any) -> Any:
     if type(value) is str:
-        return value or None
+        return (value.replace("\x00", "") if "\x00" in value else value) or None
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -172,7 +193,7 @@ def _multi_text(value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, str):
-        items = [part.strip() for part in value.split(";")]
+        items = [part.strip() for part in value.replace("\x00", "").split(";")]
     elif isinstance(value, list | tuple):
         items = []
         for item in value:
@@ -180,7 +201,7 @@ def _multi_text(value: Any) -> Any:
                 continue
             if not isinstance(item, str | int | float) or isinstance(item, bool):
                 raise CoercionError(f"expects a list of texts, got an item of type {type(item).__name__}")
-            items.append(str(item).strip())
+            items.append(str(item).replace("\x00", "").strip())
     else:
         raise CoercionError(f"expects a list of texts or a ';'-separated text, got a {type(value).__name__}")
     cleaned = [item for item in items if item]

@@ -30,7 +30,14 @@ from sqlalchemy.orm import Session
 from crmhub.core.clock import utcnow
 from crmhub.core.errors import NotFoundError
 from crmhub.core.ids import new_hub_ids
-from crmhub.core.values import COERCERS, CoercionError, describe_value, format_datetime
+from crmhub.core.values import (
+    COERCERS,
+    NUL_IN_JSON,
+    CoercionError,
+    describe_value,
+    format_datetime,
+    strip_nul,
+)
 from crmhub.store.models import KEY_MAX_LENGTH, Record
 from crmhub.store.schema import TypeSchema
 from crmhub.store.types import sqlite_timestamp
@@ -481,7 +488,7 @@ class _InsertSink:
         self._ts = sqlite_timestamp(now)
 
     def add(self, hub_id: str, key: str | None, values: dict[str, Any], stamps: dict[str, Any]) -> None:
-        dumps = orjson.dumps
+        dumps = _dump_values
         if self._dialect == "postgresql":
             if self._copy is None:
                 self._stack = ExitStack()
@@ -515,10 +522,20 @@ class _InsertSink:
             )
 
 
+def _dump_values(values: dict[str, Any]) -> bytes:
+    """JSON of a record's values or stamps, without NUL characters (PostgreSQL's JSONB refuses them).
+
+    Values coerced by the hub or read by a sync have none already; this catches what an expression
+    made, on both databases alike.
+    """
+    doc = orjson.dumps(values)
+    return orjson.dumps(strip_nul(values)) if NUL_IN_JSON in doc else doc
+
+
 def _update(
     session: Session, rows: dict[str, tuple[dict[str, Any], dict[str, Any]]], *, now: datetime, dialect: str
 ) -> None:
-    dumps = orjson.dumps
+    dumps = _dump_values
     conn = session.connection()
     if dialect == "postgresql":
         raw = conn.connection.driver_connection

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import orjson
 
+from crmhub.core.values import NUL_IN_JSON, strip_nul
 from crmhub.store import runs as run_repo
 
 if TYPE_CHECKING:
@@ -29,6 +30,21 @@ def fingerprint(*parts: Any) -> bytes:
 def values_json(values: dict[str, Any]) -> bytes:
     """One record's values as JSON with sorted keys: what its hash is taken of and its snapshot line holds."""
     return orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str)
+
+
+def record_docs(records: list[Any]) -> list[bytes]:
+    """Each record's :func:`values_json`. A record whose values hold NUL characters loses them first.
+
+    PostgreSQL can store none (see ``crmhub.core.values.strip_nul``); dropping them here, before
+    the hash and the mapping, keeps a record that holds one from looking changed on every run.
+    """
+    docs = [values_json(r.values) for r in records]
+    for i, doc in enumerate(docs):
+        if NUL_IN_JSON in doc:  # rare: checked per document, not per value
+            record = records[i]
+            record.values = strip_nul(record.values)
+            docs[i] = values_json(record.values)
+    return docs
 
 
 def json_hash(salt: bytes, doc: bytes) -> str:

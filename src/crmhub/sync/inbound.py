@@ -36,8 +36,8 @@ from crmhub.sync.common import (
     fingerprint,
     json_hash,
     open_snapshot,
+    record_docs,
     save_snapshot,
-    values_json,
 )
 from crmhub.sync.context import Cancelled, DryRunRollback, RunContext
 from crmhub.sync.readahead import PreparedPage, ReadOrder, read_in_child
@@ -231,7 +231,7 @@ class InboundRun:
         else:
             fresh = [r for r in page.records if not (r.modstamp is not None and cursor.seen(r.modstamp, r.id))]
             # Each record's values are serialized once: for its snapshot line and for its hash.
-            docs = [values_json(r.values) for r in fresh]
+            docs = record_docs(fresh)
             snapshot.write_read(fresh, docs)
             total = page.total
         ledger: list[dict[str, Any]] = [

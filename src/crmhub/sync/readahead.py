@@ -42,7 +42,7 @@ from crmhub.core.cursor import Cursor
 from crmhub.core.errors import CrmHubError, SyncError
 from crmhub.core.perf import gc_paused
 from crmhub.mapping.transform import FieldError, Transformer
-from crmhub.sync.common import json_hash, snapshot_lines, values_json
+from crmhub.sync.common import json_hash, record_docs, snapshot_lines
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def prepare(
 ) -> PreparedPage:
     """Drop what ``cursor`` covers; serialize, hash and map the rest: the work the run's process is spared."""
     records = [r for r in page.records if not (r.modstamp is not None and cursor.seen(r.modstamp, r.id))]
-    docs = [values_json(r.values) for r in records]
+    docs = record_docs(records)
     mapped: list[dict[str, Any] | None] = []
     field_errors: dict[int, list[FieldError]] = {}
     for i, r in enumerate(records):
