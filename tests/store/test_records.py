@@ -147,6 +147,23 @@ def test_given_canonical_values_holding_nul_when_written_then_the_store_drops_it
     assert hub.find_record("account", "A-9").values["name"] == "xy"
 
 
+def test_given_keys_and_values_with_copy_and_json_special_characters_then_they_round_trip_and_match(
+    hub,
+) -> None:
+    # PostgreSQL writes records as COPY text lines the hub formats itself, and looks keys up
+    # through a JSON array: every character either treats specially must come back as it went.
+    odd = ["back\\slash", "tab\there", "new\nline", "cr\rhere", "\\N", "\\.", 'quote"s', "ünï €", "[1]"]
+    rows = [{"account_id": k, "name": k, "products": [k, "x"]} for k in odd]
+    assert _statuses(hub.upsert("account", rows)) == ["created"] * len(odd)
+    for k in odd:
+        record = hub.find_record("account", k)
+        assert record is not None and record.values == {"account_id": k, "name": k, "products": [k, "x"]}
+    assert _statuses(hub.upsert("account", rows)) == ["unchanged"] * len(odd)
+    renamed = [{"account_id": k, "name": k + "!"} for k in odd]
+    assert _statuses(hub.upsert("account", renamed)) == ["updated"] * len(odd)
+    assert hub.find_record("account", "tab\there").values["name"] == "tab\there!"
+
+
 def test_given_emails_differing_in_case_when_upserted_then_they_are_one_contact(hub) -> None:
     hub.upsert("contact", [{"email": "Ada@Example.COM", "first_name": "Ada"}])
     result = hub.upsert("contact", [{"email": "ada@example.com", "last_name": "Lovelace"}])

@@ -190,6 +190,13 @@ def _foreign_key(value: Any) -> Any:
 
 
 def _multi_text(value: Any) -> Any:
+    if value.__class__ is list:
+        # Fast path: a list of clean texts (what the hub stores) is taken as it is, copied.
+        for item in value:
+            if item.__class__ is not str or not item or "\x00" in item or item != item.strip():
+                break
+        else:
+            return list(value) if value else None
     if value is None:
         return None
     if isinstance(value, str):
