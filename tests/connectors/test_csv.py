@@ -53,18 +53,19 @@ def test_given_ragged_rows_when_read_then_they_are_rejected_with_line_numbers_an
     assert rejected[0].message == "a.csv: line 3 has 2 fields, the header has 3"
 
 
-def test_given_rows_with_an_empty_or_overlong_id_when_read_then_they_are_rejected_and_the_rest_is_read(
+def test_given_rows_with_an_empty_overlong_or_nul_id_when_read_then_they_are_rejected_and_the_rest_is_read(
     tmp_path: Path,
 ) -> None:
     # Without an id a row cannot be linked (every empty id would name one record); the hub links
     # ids of up to 255 characters.
     long_id = "x" * 256
     (tmp_path / "accounts.csv").write_text(
-        f"id,name\n1,Acme\n,NoId\n {long_id},Long\n{'y' * 255},Widest\n", encoding="utf-8"
+        f"id,name\n1,Acme\n,NoId\n {long_id},Long\n{'y' * 255},Widest\nA\x00,Nul\n", encoding="utf-8"
     )
     records, rejected = _read_all(_connector(tmp_path), "accounts", ["name"])
     assert [r.values["name"] for r in records] == ["Acme", "Widest"]
-    assert [(r.row, r.remote_id) for r in rejected] == [(3, None), (4, None)]
+    assert [(r.row, r.remote_id) for r in rejected] == [(3, None), (4, None), (6, None)]
+    assert "line 6: its id in column 'id' holds a NUL character" in rejected[2].message
     assert rejected[0].message == "accounts.csv: line 3: its id column 'id' is empty; give every row a unique id"
     assert "line 4: its id in column 'id' is 257 characters long (at most 255)" in rejected[1].message
 

@@ -329,6 +329,8 @@ class CsvConnector:
                         else f"its id in column {id_column!r} is {len(remote_id)} characters long "
                         f"(at most {REMOTE_ID_MAX_LENGTH})"
                         if len(remote_id) > REMOTE_ID_MAX_LENGTH
+                        else f"its id in column {id_column!r} holds a NUL character"
+                        if "\x00" in remote_id
                         else None
                     )
                     if problem is not None:
