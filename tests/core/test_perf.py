@@ -30,6 +30,18 @@ def test_given_cyclic_garbage_that_outlived_young_collections_when_a_long_loop_c
         assert alive() is None
 
 
+def test_given_young_every_when_a_loop_collects_then_young_garbage_is_freed_only_on_every_nth_call() -> None:
+    with gc_paused(full_every=100, young_every=3) as collect:
+        node = _Node()
+        alive = weakref.ref(node)
+        del node  # fresh cyclic garbage, in the young generation
+        collect()
+        collect()
+        assert alive() is not None  # calls 1 and 2 collect nothing
+        collect()
+        assert alive() is None  # call 3 is a young collection
+
+
 def test_given_the_collector_was_on_when_the_loop_ends_then_it_is_on_again() -> None:
     assert gc.isenabled()
     with gc_paused():

@@ -60,6 +60,11 @@ def strip_nul(value: Any) -> Any:
 NUL_IN_JSON = b"\\u0000"
 
 
+def json_has_nul(doc: bytes) -> bool:
+    """Whether a JSON document holds a NUL character (a one-byte search first: most have no escape)."""
+    return b"\\" in doc and NUL_IN_JSON in doc
+
+
 def _text(value: Any) -> Any:
     if type(value) is str:
         return value.replace("\x00", "") if "\x00" in value else value

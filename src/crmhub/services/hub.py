@@ -188,10 +188,12 @@ class HubService:
         options = {"stamp": stamp, "most_recent": most_recent, "create": create}
         # Coercion of batch N+1 (pure Python) runs in a helper thread while batch N is merged and
         # written; the database driver releases the GIL while it waits, so the two overlap.
-        # A full collection walks the caller's rows and the results too: rarely (every 250,000 rows).
+        # A collection walks every result and row made since the last one: the young generations
+        # every 50,000 rows (a batch leaves little cyclic garbage: its session and cursors), all of
+        # them every 250,000.
         with (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmhub-prepare") as pool,
-            gc_paused(full_every=max(1, 250_000 // size)) as collect,
+            gc_paused(full_every=max(1, 250_000 // size), young_every=max(1, 50_000 // size)) as collect,
         ):
             ahead: Future[PreparedBatch | None] = pool.submit(next_batch)
             if self.PIPELINED and self.db.dialect == "postgresql":

@@ -32,10 +32,10 @@ from crmhub.core.errors import NotFoundError
 from crmhub.core.ids import new_hub_ids
 from crmhub.core.values import (
     COERCERS,
-    NUL_IN_JSON,
     CoercionError,
     describe_value,
     format_datetime,
+    json_has_nul,
     strip_nul,
 )
 from crmhub.store.models import KEY_MAX_LENGTH, Record
@@ -490,6 +490,8 @@ class _InsertSink:
         self._copy: _CopyText | None = None
         self._ts = sqlite_timestamp(now)
         self._tail = f"\t{now.isoformat()}\t{now.isoformat()}\n"  # PostgreSQL: created_at, updated_at
+        self._stamps: dict[str, Any] | None = None
+        self._stamps_text = ""
 
     def add(self, hub_id: str, key: str | None, values: dict[str, Any], stamps: dict[str, Any]) -> None:
         dumps = _dump_values
@@ -501,9 +503,11 @@ class _InsertSink:
                     'COPY record (hub_id, object_type_id, key, "values", stamps, created_at, updated_at) '
                     "FROM STDIN",
                 )
+            if stamps != self._stamps:  # a batch's new records mostly share one stamp
+                self._stamps, self._stamps_text = stamps, _copy_json(dumps(stamps))
             copy.add(
                 f"{hub_id}\t{self._ot}\t{_copy_field(key)}\t{_copy_json(dumps(values))}\t"
-                f"{_copy_json(dumps(stamps))}{self._tail}"
+                f"{self._stamps_text}{self._tail}"
             )
         else:
             ts = self._ts
@@ -582,7 +586,7 @@ def _dump_values(values: dict[str, Any]) -> bytes:
     made, on both databases alike.
     """
     doc = orjson.dumps(values)
-    return orjson.dumps(strip_nul(values)) if NUL_IN_JSON in doc else doc
+    return orjson.dumps(strip_nul(values)) if json_has_nul(doc) else doc
 
 
 def _update(

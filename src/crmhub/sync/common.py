@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import orjson
 
-from crmhub.core.values import NUL_IN_JSON, strip_nul
+from crmhub.core.values import json_has_nul, strip_nul
 from crmhub.store import runs as run_repo
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def record_docs(records: list[Any]) -> list[bytes]:
     """
     docs = [values_json(r.values) for r in records]
     for i, doc in enumerate(docs):
-        if NUL_IN_JSON in doc:  # rare: checked per document, not per value
+        if json_has_nul(doc):  # rare: checked per document, not per value
             record = records[i]
             record.values = strip_nul(record.values)
             docs[i] = values_json(record.values)
