@@ -185,7 +185,7 @@ class HubService:
             times = list(islice(time_iter, len(batch))) if time_iter is not None else None
             return record_repo.prepare_batch(schema, batch, source_times=times, match=match)
 
-        options = {"stamp": stamp, "most_recent": most_recent, "create": create}
+        options: dict[str, Any] = {"stamp": stamp, "most_recent": most_recent, "create": create}
         # Coercion of batch N+1 (pure Python) runs in a helper thread while batch N is merged and
         # written; the database driver releases the GIL while it waits, so the two overlap.
         # A collection walks every result and row made since the last one: the young generations
@@ -204,7 +204,7 @@ class HubService:
             while (prepared := ahead.result()) is not None:
                 ahead = pool.submit(next_batch)
                 with self.db.begin() as session:
-                    result = record_repo.apply_batch(session, schema, prepared, **options)
+                    result = record_repo.start_batch(session, schema, prepared, **options).finish()
                     created += result.counts()["created"]
                     statistics.grown(session, created)
                 total.extend(result, offset)
@@ -255,8 +255,16 @@ class HubService:
             finally:
                 session.close()  # rolls back what did not commit
 
-        def settle(job: Future[UpsertResult], at: int) -> None:
-            nonlocal created
+        #: The batch whose writes the writer thread completes: its job, offset and idents.
+        in_flight: tuple[Future[UpsertResult], int, Any] | None = None
+
+        def settle() -> None:
+            """Wait for the batch in flight to commit; take in its results."""
+            nonlocal created, in_flight
+            if in_flight is None:
+                return
+            job, at, _ = in_flight
+            in_flight = None
             result = job.result()
             total.extend(result, at)
             created += result.counts()["created"]
@@ -268,22 +276,18 @@ class HubService:
             db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmhub-write") as writer,
         ):
-            in_flight: tuple[Future[UpsertResult], int, Any] | None = None
             turn = 0
             try:
                 record_repo.lock_type_for_session(lock, schema)
                 while (prepared := ahead.result()) is not None:
                     ahead = pool.submit(next_batch)
-                    if in_flight is not None and (
-                        turn >= self.PIPELINE_TURN or not in_flight[2].isdisjoint(prepared.pending)
-                    ):
-                        job, at, _ = in_flight
-                        in_flight = None
-                        settle(job, at)
-                        if turn >= self.PIPELINE_TURN:  # other writers' turn
-                            record_repo.unlock_type_for_session(lock, schema)
-                            record_repo.lock_type_for_session(lock, schema)
-                            turn = 0
+                    if turn >= self.PIPELINE_TURN:  # drain, and give other writers their turn
+                        settle()
+                        record_repo.unlock_type_for_session(lock, schema)
+                        record_repo.lock_type_for_session(lock, schema)
+                        turn = 0
+                    elif in_flight is not None and not in_flight[2].isdisjoint(prepared.pending):
+                        settle()  # this batch names a record the one in flight writes
                     session = db.write_session()
                     try:
                         session.begin()
@@ -291,23 +295,17 @@ class HubService:
                     except BaseException:
                         session.close()
                         raise
-                    if in_flight is not None:  # commits stay in order: N's before N+1's writes complete
-                        job, at, _ = in_flight
-                        in_flight = None
-                        try:
-                            settle(job, at)
-                        except BaseException as exc:
-                            batch.abandon(exc)
-                            session.close()
-                            raise
+                    try:
+                        settle()  # commits stay in order: N's before N+1's writes complete
+                    except BaseException as exc:
+                        batch.abandon(exc)
+                        session.close()
+                        raise
                     in_flight = (writer.submit(finish, batch, session), offset, batch.idents)
                     offset += prepared.size
                     turn += 1
                     collect()
-                if in_flight is not None:
-                    job, at, _ = in_flight
-                    in_flight = None
-                    settle(job, at)
+                settle()
             finally:
                 if in_flight is not None:  # an error: let the writer end before the lock goes
                     in_flight[0].exception()

@@ -242,22 +242,6 @@ def upsert_records(
     apply in order.
     """
     prepared = prepare_batch(schema, rows, source_times=source_times, match=match, coerced=coerced)
-    return apply_batch(
-        session, schema, prepared, stamp=stamp, most_recent=most_recent, create=create, now=now
-    )
-
-
-def apply_batch(
-    session: Session,
-    schema: TypeSchema,
-    prepared: PreparedBatch,
-    *,
-    stamp: Stamp = Stamp(),
-    most_recent: bool = False,
-    create: bool = True,
-    now: datetime | None = None,
-) -> UpsertResult:
-    """Merge a prepared batch with what the hub holds and write what changed (see upsert_records)."""
     return start_batch(
         session, schema, prepared, stamp=stamp, most_recent=most_recent, create=create, now=now
     ).finish()
@@ -324,7 +308,7 @@ def start_batch(
     now: datetime | None = None,
     locked: bool = False,
 ) -> BatchInFlight:
-    """Read, merge and start writing a prepared batch; :meth:`BatchInFlight.finish` completes it.
+    """Read, merge and start writing a prepared batch (see upsert_records); ``.finish()`` completes it.
 
     ``locked`` says the caller holds the object type's writers' lock already (PostgreSQL: see
     :func:`lock_type_for_session`); otherwise this transaction takes it.

@@ -323,16 +323,7 @@ class CsvConnector:
                 ordinal += 1
                 remote_id = row[id_index] if id_index is not None and id_index < len(row) else str(ordinal)
                 if id_index is not None and id_index < len(row):
-                    problem = (
-                        f"its id column {id_column!r} is empty"
-                        if not remote_id.strip()
-                        else f"its id in column {id_column!r} is {len(remote_id)} characters long "
-                        f"(at most {REMOTE_ID_MAX_LENGTH})"
-                        if len(remote_id) > REMOTE_ID_MAX_LENGTH
-                        else f"its id in column {id_column!r} holds a NUL character"
-                        if "\x00" in remote_id
-                        else None
-                    )
+                    problem = _id_problem(remote_id, id_column)
                     if problem is not None:
                         page.rejected.append(
                             RejectedRow(
@@ -508,3 +499,14 @@ def _csv_text(value: Any) -> str:
     if isinstance(value, datetime):
         return format_datetime(value)
     return str(value)
+
+
+def _id_problem(remote_id: str, column: str | None) -> str | None:
+    """Why a row's id cannot link it to a hub record, or None when it can."""
+    if not remote_id.strip():
+        return f"its id column {column!r} is empty"
+    if len(remote_id) > REMOTE_ID_MAX_LENGTH:
+        return f"its id in column {column!r} is {len(remote_id)} characters long (at most {REMOTE_ID_MAX_LENGTH})"
+    if "\x00" in remote_id:
+        return f"its id in column {column!r} holds a NUL character"
+    return None
