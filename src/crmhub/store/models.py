@@ -16,6 +16,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -162,6 +164,13 @@ class Link(Base):
         UniqueConstraint("hub_id", "connection_id", "remote_object"),
         # References (a contact's AccountId) are resolved by remote id alone, across remote objects.
         Index("ix_link_connection_id_remote_id", "connection_id", "remote_id"),
+        Index(
+            "ix_link_write_back_pending",
+            "connection_id",
+            "remote_object",
+            sqlite_where=text("write_back_pending"),
+            postgresql_where=text("write_back_pending"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -176,6 +185,11 @@ class Link(Base):
     #: When a full sync last saw the remote record (delete detection after the sync).
     last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: How the link was made: the identification route of its hub record (``created``, ``key``,
+    #: ``match:<attribute>``, ``outbound``, ``manual``); None for links made before migration 0005.
+    matched_by: Mapped[str | None] = mapped_column(String(63), default=None)
+    #: The hub id still has to be stamped into the remote record (``stamp_hub_id_field``).
+    write_back_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AuditEvent(Base):

@@ -110,6 +110,14 @@ class JobSpec(BaseModel):
     )
     mapping: list[MappingRow] = Field(default_factory=list)
     match_field: str | None = Field(None, description="Outbound: the remote field matched before creating.")
+    match_on: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Inbound: hub attributes that identify an existing record when no link does, tried in order "
+            "after the key (e.g. [domain] for accounts, [email] for contacts). Naming the key here lets "
+            "it match a record keyed from another connection's remote ids."
+        ),
+    )
     parent_link: str | None = Field(
         None, description="Outbound: hub foreign-key attribute whose linked remote record becomes the parent."
     )
