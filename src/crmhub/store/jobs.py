@@ -124,3 +124,11 @@ def inbound_job_ids(session: Session, connection_id: int) -> list[int]:
     return list(
         session.scalars(select(Job.id).where(Job.connection_id == connection_id, Job.direction == "inbound"))
     )
+
+
+def connections_of_jobs(session: Session, job_ids: set[int]) -> dict[int, int]:
+    """job id → the id of the connection it reads or writes (missing jobs are left out)."""
+    if not job_ids:
+        return {}
+    stmt = select(Job.id, Job.connection_id).where(Job.id.in_(job_ids))
+    return {int(job_id): int(connection_id) for job_id, connection_id in session.execute(stmt)}

@@ -106,6 +106,7 @@ _LINK_COLUMNS = (
     "last_sent_at",
     "last_seen_at",
     "created_at",
+    "matched_by",
 )
 
 
@@ -142,6 +143,7 @@ def insert_links(session: Session, rows: Sequence[dict[str, Any]]) -> None:
                 when(r.get("last_sent_at")),
                 when(r.get("last_seen_at")),
                 when(r.get("created_at")),
+                r.get("matched_by"),
             )
             for r in rows
         ],

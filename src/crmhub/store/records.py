@@ -24,11 +24,11 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.core.clock import utcnow
-from crmhub.core.errors import NotFoundError
+from crmhub.core.errors import NotFoundError, ValidationError
 from crmhub.core.ids import new_hub_ids
 from crmhub.core.values import (
     COERCERS,
@@ -75,6 +75,9 @@ class RecordResult:
     value: Any = None
     error: str | None = None
     changed: tuple[str, ...] = ()
+    #: Matched by hub id, the row named another key than the record's: (the record's key, the
+    #: refused value). The key is left as it was and the rest of the row applied.
+    key_conflict: tuple[Any, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -110,7 +113,7 @@ class PreparedBatch:
     """A batch with every value coerced and every row keyed; made without touching the database."""
 
     size: int
-    match: str
+    match: str  #: "key", "hub_id" or "create" (see upsert_records)
     results: list[RecordResult | None]
     #: ident (normalised key or hub id) → the rows naming it, in input order: (index, values, source time)
     pending: dict[str, list[tuple[int, dict[str, Any], str | None]]]
@@ -129,8 +132,8 @@ def prepare_batch(
     ``coerced`` says the values are canonical already (the sync engine's transformer makes them
     so): they are taken as they are.
     """
-    if match not in ("key", "hub_id"):
-        raise ValueError(f"match must be 'key' or 'hub_id', not {match!r}")
+    if match not in ("key", "hub_id", "create"):
+        raise ValueError(f"match must be 'key', 'hub_id' or 'create', not {match!r}")
     if match == "key" and schema.key is None:
         raise NotFoundError(f"object type {schema.name!r} has no key attribute; upsert by hub_id instead")
     results: list[RecordResult | None] = [None] * len(rows)
@@ -168,6 +171,8 @@ def prepare_batch(
                     break
         if by_key:
             ident = schema.normalise_key(vals.get(key_attr)) if key_attr in vals else None
+        elif match == "create":
+            ident = f"\x00new {i}"  # every row is a record of its own (no key, no hub id yet)
         else:
             raw_id = row.get("hub_id")
             ident = raw_id if isinstance(raw_id, str) and raw_id else None
@@ -236,7 +241,11 @@ def upsert_records(
     """Upsert one batch of rows (attribute → value) into ``schema``'s object type.
 
     ``match="key"`` finds existing records by the key attribute (case-insensitively where the key
-    says so); ``match="hub_id"`` by a ``hub_id`` entry in each row (never creating). With
+    says so); ``match="hub_id"`` by a ``hub_id`` entry in each row (never creating); ``match="create"``
+    makes every row a new record (the sync's route for records no link, key or match rule found,
+    which may have no key). Matched by hub id, a row never changes the record's key: a different
+    value (or None) is left out and reported as ``key_conflict`` (see :func:`change_key`); a record
+    without a key takes the row's, unless another record holds it. With
     ``most_recent`` an attribute keeps its stored value when its stamp's source time is newer than
     the row's source time. A ``None`` value removes the attribute. Rows naming the same record
     apply in order.
@@ -255,7 +264,7 @@ class BatchInFlight:
     connection. Either :meth:`finish` or :meth:`abandon` must be called; the caller commits.
     """
 
-    __slots__ = ("_sink", "_session", "_updates", "_now", "_dialect", "_results", "idents")
+    __slots__ = ("_sink", "_session", "_updates", "_now", "_dialect", "_results", "_key_fills", "idents")
 
     def __init__(
         self,
@@ -267,9 +276,11 @@ class BatchInFlight:
         *,
         now: datetime,
         dialect: str,
+        key_fills: dict[str, str] | None = None,
     ) -> None:
         self._session, self._sink, self._updates, self._results = session, sink, updates, results
         self._now, self._dialect = now, dialect
+        self._key_fills = key_fills or {}
         #: The normalised keys (or hub ids) this batch writes.
         self.idents = idents
 
@@ -277,6 +288,8 @@ class BatchInFlight:
         self._sink.__exit__(None, None, None)
         if self._updates:
             _update(self._session, self._updates, now=self._now, dialect=self._dialect)
+        if self._key_fills:
+            _set_keys(self._session, self._key_fills)
         return UpsertResult([r for r in self._results if r is not None])
 
     def abandon(self, exc: BaseException) -> None:
@@ -321,10 +334,20 @@ def start_batch(
         )
     results = prepared.results
     pending = prepared.pending
-    by_key = prepared.match == "key"
+    mode = prepared.match
+    by_key = mode == "key"
     name = schema.name
+    key_attr = schema.key
 
-    existing = _fetch_existing(session, schema, list(pending), by_key=by_key, dialect=dialect)
+    existing = (
+        {}
+        if mode == "create"
+        else _fetch_existing(session, schema, list(pending), by_key=by_key, dialect=dialect)
+    )
+    key_fills: dict[str, str] = {}
+    conflicts: dict[int, tuple[Any, Any]] = {}
+    if mode == "hub_id" and key_attr is not None:
+        conflicts = _protect_keys(session, schema, pending, existing, key_fills, dialect=dialect)
     entry_base = [None, stamp.job, stamp.run]
     updates: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     new_ids = iter(new_hub_ids(sum(1 for k in pending if k not in existing))) if create else iter(())
@@ -333,7 +356,7 @@ def start_batch(
     try:
         for ident, items in pending.items():
             current = existing.get(ident)
-            if current is None and not by_key:
+            if current is None and mode == "hub_id":
                 for i, _vals, _st in items:
                     results[i] = RecordResult(
                         i,
@@ -352,14 +375,14 @@ def start_batch(
                 entry = [st, stamp.job, stamp.run] if st is not None else entry_base
                 values = {k: v for k, v in vals.items() if v is not None}
                 hub_id = next(new_ids)
-                current = (hub_id, values, {"_": entry}, False)
+                current = (hub_id, values, {"_": entry}, False, None)
                 created_new = True
                 results[i] = RecordResult(i, Outcome.CREATED, hub_id=hub_id, key=ident, changed=tuple(values))
                 rest = items[1:]
             else:
                 created_new = False
                 rest = items
-            hub_id, values, stamps, deleted = current
+            hub_id, values, stamps, deleted, _key = current
             revive = deleted  # a soft-deleted record named again comes back (an update even if equal)
             dirty = False
             for i, vals, st in rest:
@@ -367,7 +390,9 @@ def start_batch(
                     # Nothing differs (a None in vals means "absent", which .get() also yields).
                     results[i] = RecordResult(i, Outcome.UNCHANGED, hub_id=hub_id, key=ident)
                     continue
-                if not isinstance(stamps, dict):  # read as JSON text: parsed only for a record that may change
+                if not isinstance(
+                    stamps, dict
+                ):  # read as JSON text: parsed only for a record that may change
                     stamps = orjson.loads(stamps)
                 entry = [st, stamp.job, stamp.run] if st is not None else entry_base
                 new_values = dict(values)
@@ -396,13 +421,78 @@ def start_batch(
                 else:
                     results[i] = RecordResult(i, Outcome.UNCHANGED, hub_id=hub_id, key=ident)
             if created_new:
-                sink.add(hub_id, ident if by_key else None, values, stamps)
+                if by_key:
+                    key = ident
+                else:
+                    key = schema.normalise_key(values.get(key_attr)) if key_attr is not None else None
+                sink.add(hub_id, key, values, stamps)
             elif dirty:
                 updates[hub_id] = (values, stamps)
     except BaseException as exc:
         sink.__exit__(type(exc), exc, exc.__traceback__)
         raise
-    return BatchInFlight(session, sink, updates, results, pending.keys(), now=now, dialect=dialect)
+    for i, conflict in conflicts.items():
+        result = results[i]
+        if result is not None:
+            result.key_conflict = conflict
+    return BatchInFlight(
+        session, sink, updates, results, pending.keys(), now=now, dialect=dialect, key_fills=key_fills
+    )
+
+
+def _protect_keys(
+    session: Session,
+    schema: TypeSchema,
+    pending: dict[str, list[tuple[int, dict[str, Any], str | None]]],
+    existing: dict[str, tuple[str, dict[str, Any], Any, bool, str | None]],
+    key_fills: dict[str, str],
+    *,
+    dialect: str,
+) -> dict[int, tuple[Any, Any]]:
+    """Rows matched by hub id never change a record's key (see upsert_records).
+
+    A row naming another key loses that value (the rest of it applies); the returned map says so
+    (row index → (the record's key value, the refused value)). A record without a key takes the
+    first key a row gives it, unless another record holds that key. ``pending`` is changed in
+    place; ``key_fills`` receives hub id → the key to write.
+    """
+    key_attr = schema.key
+    assert key_attr is not None
+    conflicts: dict[int, tuple[Any, Any]] = {}
+    wanted: dict[str, str] = {}  # hub id → the key a key-less record is to take
+    for ident, items in pending.items():
+        current = existing.get(ident)
+        if current is None or not any(key_attr in vals for _i, vals, _st in items):
+            continue
+        current_key = current[4]
+        kept: list[tuple[int, dict[str, Any], str | None]] = []
+        for i, vals, st in items:
+            if key_attr in vals:
+                want = schema.normalise_key(vals[key_attr])
+                if current_key is None and want is not None and wanted.setdefault(ident, want) == want:
+                    pass  # a key-less record takes this key (checked below against other records)
+                elif want != current_key:
+                    conflicts[i] = (current[1].get(key_attr), vals[key_attr])
+                    vals = {a: v for a, v in vals.items() if a != key_attr}
+            kept.append((i, vals, st))
+        pending[ident] = kept
+    if wanted:
+        taken = _fetch_existing(session, schema, sorted(set(wanted.values())), by_key=True, dialect=dialect)
+        claimed: set[str] = set()
+        for hub_id, want in wanted.items():
+            if want not in taken and want not in claimed:
+                claimed.add(want)
+                key_fills[hub_id] = want
+                continue
+            # Another record holds that key: this record stays key-less.
+            kept = []
+            for i, vals, st in pending[hub_id]:
+                if key_attr in vals:
+                    conflicts[i] = (None, vals[key_attr])
+                    vals = {a: v for a, v in vals.items() if a != key_attr}
+                kept.append((i, vals, st))
+            pending[hub_id] = kept
+    return conflicts
 
 
 def _restamp(
@@ -419,9 +509,9 @@ def _restamp(
 
 def _fetch_existing(
     session: Session, schema: TypeSchema, idents: list[str], *, by_key: bool, dialect: str
-) -> dict[str, tuple[str, dict[str, Any], Any, bool]]:
-    """Existing records of a batch: ident → (hub_id, values, stamps as JSON text, is_deleted)."""
-    found: dict[str, tuple[str, dict[str, Any], Any, bool]] = {}
+) -> dict[str, tuple[str, dict[str, Any], Any, bool, str | None]]:
+    """Existing records of a batch: ident → (hub_id, values, stamps as JSON text, is_deleted, key)."""
+    found: dict[str, tuple[str, dict[str, Any], Any, bool, str | None]] = {}
     if not idents:
         return found
     # Driver-level cursor: this query returns up to a whole batch and runs once per batch.
@@ -435,7 +525,7 @@ def _fetch_existing(
         # The idents travel as one JSON array: psycopg adapts a list element by element in
         # Python (about 2 µs each); orjson writes the whole batch's in a fraction of that.
         sql = (
-            f'SELECT hub_id, {column}, "values"::text, stamps::text, deleted_at IS NOT NULL '  # noqa: S608 - column is one of two names
+            f'SELECT hub_id, {column}, "values"::text, stamps::text, deleted_at IS NOT NULL, key '  # noqa: S608 - column is one of two names
             f"FROM record WHERE {type_column} = %s "
             f"AND {column} = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))"
         )
@@ -448,14 +538,14 @@ def _fetch_existing(
             # By hub id: "+object_type_id" keeps SQLite on the primary key (see of_type_in_hub_id_order).
             type_column = "object_type_id" if by_key else "+object_type_id"
             sql = (
-                f'SELECT hub_id, {column}, "values", stamps, deleted_at IS NOT NULL '  # noqa: S608 - placeholders only
+                f'SELECT hub_id, {column}, "values", stamps, deleted_at IS NOT NULL, key '  # noqa: S608 - placeholders only
                 f"FROM record WHERE {type_column} = ? AND {column} IN ({marks})"
             )
             cursor.execute(sql, (schema.id, *chunk))
             rows.extend(cursor.fetchall())
     cursor.close()
-    for hub_id, ident, values, stamps, deleted in rows:
-        found[ident] = (hub_id, loads(values), stamps, bool(deleted))  # stamps: parsed when needed
+    for hub_id, ident, values, stamps, deleted, key in rows:
+        found[ident] = (hub_id, loads(values), stamps, bool(deleted), key)  # stamps: parsed when needed
     return found
 
 
@@ -607,6 +697,15 @@ def _update(
     )
 
 
+def _set_keys(session: Session, keys: Mapping[str, str | None]) -> None:
+    """hub id → the record's new (normalised) key column."""
+    table = Record.__table__
+    session.connection().execute(
+        table.update().where(table.c.hub_id == bindparam("h")).values(key=bindparam("k")),
+        [{"h": hub_id, "k": key} for hub_id, key in keys.items()],
+    )
+
+
 # Reads ------------------------------------------------------------------------------------------
 
 
@@ -738,3 +837,108 @@ def changed_page(
     if where is not None:
         stmt = stmt.where(where)
     return list(session.scalars(stmt.order_by(Record.hub_id).limit(limit)))
+
+
+# Identity look-ups (the sync's routes after the link: key, then the job's match rules) -------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHolder:
+    """A live record found by its key, and the job whose write set that key (None: no job did)."""
+
+    hub_id: str
+    key_job: str | None
+
+
+def find_by_keys(session: Session, schema: TypeSchema, keys: Sequence[str]) -> dict[str, KeyHolder]:
+    """Normalised key → the record holding it, for one batch of keys (soft-deleted records included:
+    a key names its record until the record is gone)."""
+    found: dict[str, KeyHolder] = {}
+    key_attr = schema.key
+    for start in range(0, len(keys), 2000):
+        chunk = list(keys[start : start + 2000])
+        stmt = select(Record.hub_id, Record.key, Record.stamps).where(
+            Record.object_type_id == schema.id, Record.key.in_(chunk)
+        )
+        for hub_id, key, stamps in session.execute(stmt):
+            entry = (stamps.get(key_attr) or stamps.get("_")) if isinstance(stamps, dict) else None
+            job = entry[1] if isinstance(entry, list) and len(entry) > 1 else None
+            found[key] = KeyHolder(hub_id, None if job is None else str(job))
+    return found
+
+
+def find_by_attribute(
+    session: Session, schema: TypeSchema, attribute: str, values: Sequence[str]
+) -> dict[str, list[str]]:
+    """Lower-cased value → hub ids of the live records whose ``attribute`` holds it, compared
+    case-insensitively (a match rule: ``domain``, ``email``). Values are given normalised."""
+    found: dict[str, list[str]] = {}
+    if attribute not in schema.types:
+        raise NotFoundError(f"object type {schema.name!r} has no attribute {attribute!r}")
+    element = func.lower(Record.values[attribute].as_string())
+    for start in range(0, len(values), 500):
+        chunk = list(values[start : start + 500])
+        stmt = (
+            select(element, Record.hub_id)
+            .where(Record.object_type_id == schema.id, Record.deleted_at.is_(None), element.in_(chunk))
+            .order_by(Record.hub_id)
+        )
+        for value, hub_id in session.execute(stmt):
+            found.setdefault(value, []).append(hub_id)
+    return found
+
+
+def change_key(
+    session: Session, schema: TypeSchema, hub_id: str, value: Any, *, now: datetime | None = None
+) -> tuple[Any, Any]:
+    """Set a record's key attribute (the one write that may change it); returns (old, new) values.
+
+    ValidationError when another record holds the new key or the value does not fit the attribute.
+    """
+    key_attr = schema.key
+    if key_attr is None:
+        raise ValidationError(f"object type {schema.name!r} has no key attribute")
+    record = get_record(session, hub_id, include_deleted=True)
+    if record.object_type_id != schema.id:
+        raise NotFoundError(f"no {schema.name} record with hub id {hub_id!r}")
+    try:
+        coerced = schema.coercers[key_attr](value)
+    except CoercionError as exc:
+        raise ValidationError(f"{schema.name} {hub_id}: key attribute {key_attr!r} {exc}") from None
+    ident = schema.normalise_key(coerced)
+    if ident is None:
+        raise ValidationError(f"{schema.name} {hub_id}: the key {key_attr!r} cannot be empty")
+    if len(ident) > KEY_MAX_LENGTH:
+        raise ValidationError(f"{schema.name} {hub_id}: keys are at most {KEY_MAX_LENGTH} characters")
+    holder = find_by_keys(session, schema, [ident]).get(ident)
+    if holder is not None and holder.hub_id != hub_id:
+        raise ValidationError(
+            f"{schema.name} key {key_attr}={ident!r} belongs to hub record {holder.hub_id} already",
+            hint="change or remove that record's key first",
+        )
+    old = record.values.get(key_attr)
+    values = dict(record.values)
+    values[key_attr] = coerced
+    stamps = dict(record.stamps)
+    stamps[key_attr] = [format_datetime(now or utcnow()), None, None]  # set by hand: no job, no run
+    record.values, record.stamps, record.key = values, stamps, ident
+    record.updated_at = now or utcnow()
+    session.flush()
+    return old, coerced
+
+
+def key_jobs_sample(session: Session, schema: TypeSchema, *, limit: int = 200) -> set[str]:
+    """The jobs that set the keys of up to ``limit`` records of the type (who keys this type)."""
+    key_attr = schema.key
+    jobs: set[str] = set()
+    stmt = (
+        select(Record.stamps)
+        .where(of_type_in_hub_id_order(schema), Record.key.is_not(None))
+        .order_by(Record.hub_id)
+        .limit(limit)
+    )
+    for stamps in session.scalars(stmt):
+        entry = (stamps.get(key_attr) or stamps.get("_")) if isinstance(stamps, dict) else None
+        if isinstance(entry, list) and len(entry) > 1 and entry[1] is not None:
+            jobs.add(str(entry[1]))
+    return jobs

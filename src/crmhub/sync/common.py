@@ -246,6 +246,9 @@ def save_snapshot(ctx: RunContext, writer: SnapshotWriter) -> None:
 
 
 COUNT_NAMES = ("read", "created", "updated", "unchanged", "ignored", "deleted", "failed", "sent")
+#: How inbound records were identified (beside "created"): through their link, by the key, by a
+#: match rule (see crmhub.sync.identity).
+IDENTITY_NAMES = ("by_link", "by_key", "by_match")
 
 
 @dataclass
@@ -258,13 +261,31 @@ class Counts:
     deleted: int = 0
     failed: int = 0
     sent: int = 0
+    by_link: int = 0
+    by_key: int = 0
+    by_match: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in COUNT_NAMES}
+        return {name: getattr(self, name) for name in COUNT_NAMES + IDENTITY_NAMES}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Counts:
-        return cls(**{k: int(v) for k, v in (data or {}).items() if k in COUNT_NAMES})
+        names = COUNT_NAMES + IDENTITY_NAMES
+        return cls(**{k: int(v) for k, v in (data or {}).items() if k in names})
+
+    def identified(self) -> str:
+        """``identified: 2970 by link, 30 by match rule`` (empty when nothing was)."""
+        parts = [
+            f"{n} {label}"
+            for n, label in (
+                (self.by_link, "by link"),
+                (self.by_key, "by key"),
+                (self.by_match, "by match rule"),
+                (self.created, "created"),
+            )
+            if n
+        ]
+        return f"identified: {', '.join(parts)}" if parts else ""
 
 
 @dataclass

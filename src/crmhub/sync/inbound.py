@@ -40,6 +40,7 @@ from crmhub.sync.common import (
     save_snapshot,
 )
 from crmhub.sync.context import Cancelled, DryRunRollback, RunContext
+from crmhub.sync.identity import Identifier
 from crmhub.sync.readahead import PreparedPage, ReadOrder, read_in_child
 
 
@@ -70,6 +71,12 @@ class InboundRun:
             r.target for r in self.spec.mapping if self.schema.types.get(r.target) == "foreign_key"
         ]
         self.unresolved = 0
+        self.identifier = Identifier(
+            schema=self.schema,
+            connection_id=ctx.connection_id,
+            remote_object=self.spec.remote_object,
+            match_on=list(self.spec.match_on),
+        )
         self.statistics = StatisticsKeeper()
         self.salt = fingerprint(ctx.job_version, [r.model_dump(mode="json") for r in self.spec.mapping])
         self.fields = self._fields()
@@ -131,7 +138,9 @@ class InboundRun:
                 source = prefetch(iter(pages))
                 try:
                     for page in source:
-                        cursor = self._page(page, cursor, full=full, full_started=full_started, snapshot=snapshot)
+                        cursor = self._page(
+                            page, cursor, full=full, full_started=full_started, snapshot=snapshot
+                        )
                         collect()  # the collector is paused: free this page's reference cycles now
                         if self.pages == 1 and (order := self._read_order(page, cursor, full=full)):
                             break
@@ -229,7 +238,9 @@ class InboundRun:
             snapshot.write_lines(page.snapshot, len(fresh))
             total = None if page.total is None else page.total + self.total_offset
         else:
-            fresh = [r for r in page.records if not (r.modstamp is not None and cursor.seen(r.modstamp, r.id))]
+            fresh = [
+                r for r in page.records if not (r.modstamp is not None and cursor.seen(r.modstamp, r.id))
+            ]
             # Each record's values are serialized once: for its snapshot line and for its hash.
             docs = record_docs(fresh)
             snapshot.write_read(fresh, docs)
@@ -306,7 +317,7 @@ class InboundRun:
         )
         seen_links: list[int] = []
         by_hub: list[tuple[RemoteRecord, str, dict[str, Any]]] = []
-        by_key: list[tuple[RemoteRecord, str, dict[str, Any]]] = []
+        unlinked: list[tuple[RemoteRecord, str, dict[str, Any]]] = []
         remote_attr = self.settings.remote_id_attribute
         salt = self.salt
         transform = self.transformer
@@ -317,6 +328,7 @@ class InboundRun:
             link = links.get(record.id)
             if link is not None and link.last_received_hash == digest:
                 counts.unchanged += 1
+                counts.by_link += 1
                 seen_links.append(link.id)
                 continue
             row, field_errors = transform(record.values) if mapped is None else mapped[i]
@@ -341,17 +353,34 @@ class InboundRun:
                 row["hub_id"] = link.hub_id
                 by_hub.append((record, digest, row))
             else:
-                by_key.append((record, digest, row))
+                unlinked.append((record, digest, row))
 
         if self.fk_targets:
-            pending = self._resolve_references(session, [row for _, _, row in by_hub + by_key])
+            pending = self._resolve_references(session, [row for _, _, row in by_hub + unlinked])
             if pending:
                 # Not remembered as received: the record is loaded again once its parent is linked.
                 by_hub = [(r, "" if id(row) in pending else d, row) for r, d, row in by_hub]
-                by_key = [(r, "" if id(row) in pending else d, row) for r, d, row in by_key]
+                unlinked = [(r, "" if id(row) in pending else d, row) for r, d, row in unlinked]
+        counts.by_link += len(by_hub)
+        #: how each record without a link was identified (record id → route), for its new link
+        routes: dict[str, str] = {}
+        by_key: list[tuple[RemoteRecord, str, dict[str, Any]]] = []
+        keyless: list[tuple[RemoteRecord, str, dict[str, Any]]] = []
+        if unlinked:
+            identified = self.identifier.resolve(session, unlinked)
+            for item, _hub_id, route in identified.existing:
+                routes[item[0].id] = route
+                by_hub.append(item)
+                if route == "key":
+                    counts.by_key += 1
+                else:
+                    counts.by_match += 1
+            by_key, keyless = identified.keyed, identified.keyless
+            counts.failed += len(identified.refused)
+            ledger.extend(identified.refused)
         # record, digest, hub id, whether a link is to be made, whether the hub record is new
         received: list[tuple[RemoteRecord, str, str, bool, bool]] = []
-        for items, match in ((by_hub, "hub_id"), (by_key, "key")):
+        for items, match in ((by_hub, "hub_id"), (by_key, "key"), (keyless, "create")):
             if not items:
                 continue
             result = record_repo.upsert_records(
@@ -368,6 +397,8 @@ class InboundRun:
             )
             for (record, digest, _row), outcome in zip(items, result.results, strict=True):
                 status = outcome.status
+                if outcome.key_conflict is not None:
+                    ledger.append(self._key_conflict(record, outcome))
                 if status is Outcome.FAILED:
                     counts.failed += 1
                     ledger.append(
@@ -387,7 +418,13 @@ class InboundRun:
                     continue
                 setattr(counts, status.value, getattr(counts, status.value) + 1)
                 assert outcome.hub_id is not None
-                received.append((record, digest, outcome.hub_id, match == "key", status is Outcome.CREATED))
+                if match != "hub_id":
+                    routes[record.id] = "key" if status is not Outcome.CREATED else "created"
+                    if status is not Outcome.CREATED:
+                        counts.by_key += 1  # a record of this page named the same key first
+                received.append(
+                    (record, digest, outcome.hub_id, record.id not in links, status is Outcome.CREATED)
+                )
 
         # Links: refresh existing ones, create new ones (a hub record can be linked once per remote object).
         link_repo.mark_received(
@@ -395,7 +432,9 @@ class InboundRun:
         )
         fresh_links = [(r, d, h, created) for r, d, h, new, created in received if new]
         if fresh_links:
-            self._create_links(session, fresh_links, ledger, now=now, full=full, write_backs=write_backs)
+            self._create_links(
+                session, fresh_links, ledger, routes, now=now, full=full, write_backs=write_backs
+            )
         if full and seen_links:
             link_repo.mark_seen(session, seen_links, now=now)
         if deleted:
@@ -437,6 +476,7 @@ class InboundRun:
         session: Session,
         items: list[tuple[RemoteRecord, str, str, bool]],
         ledger: list[dict[str, Any]],
+        routes: dict[str, str],
         *,
         now: datetime,
         full: bool,
@@ -455,7 +495,7 @@ class InboundRun:
         }
         rows = []
         claimed: set[str] = set()
-        for record, digest, hub_id, _created in items:
+        for record, digest, hub_id, created in items:
             other = taken.get(hub_id)
             if other is not None or hub_id in claimed:
                 ledger.append(
@@ -481,12 +521,33 @@ class InboundRun:
                     "last_received_at": now,
                     "last_seen_at": now if full else None,
                     "created_at": now,
+                    "matched_by": routes.get(record.id, "created" if created else "key"),
                 }
             )
             if self.settings.stamp_hub_id_field:
                 write_backs.append((record.id, hub_id))
         if rows:
             link_repo.insert_links(session, rows)
+
+    def _key_conflict(self, record: RemoteRecord, outcome: Any) -> dict[str, Any]:
+        """The ledger row of a row that would have changed the key of the record it reached."""
+        current, refused = outcome.key_conflict
+        key_attr = self.schema.key
+        held = f"is {current}" if current is not None else f"{refused} belongs to another record"
+        return {
+            "phase": "identify",
+            "row": record.row,
+            "remote_id": record.id,
+            "hub_id": outcome.hub_id,
+            "field": key_attr,
+            "raw_value": None if refused is None else str(refused)[:2000],
+            "message": (
+                f"key conflict: {key_attr} {held}, this job would set {refused}; the key was kept and the "
+                f"rest of {self.spec.remote_object} {record.id} applied (change a key with "
+                "`crmhub records set-key`)"
+            ),
+            "error_class": "KeyConflict",
+        }
 
     def _deleted(self, session: Session, links: list[link_repo.LinkState]) -> None:
         """Records the source reports deleted: apply the job's delete policy."""

@@ -18,7 +18,7 @@ from crmhub.store import jobs as job_repo
 from crmhub.store import runs as run_repo
 from crmhub.store.database import Database
 from crmhub.store.models import Job, Run
-from crmhub.sync.common import Counts, Progress, RunOutcome
+from crmhub.sync.common import COUNT_NAMES, Counts, Progress, RunOutcome
 from crmhub.sync.context import Cancelled, RunContext
 from crmhub.sync.readahead import ReadProcess
 from crmhub.sync.spec import JobSpec
@@ -324,8 +324,10 @@ def execute_run(
 
 
 def _judge(counts: Counts, errors: int, spec: JobSpec) -> tuple[str, str]:
-    summary = ", ".join(f"{v} {k}" for k, v in counts.as_dict().items() if v)
+    summary = ", ".join(f"{getattr(counts, k)} {k}" for k in COUNT_NAMES if getattr(counts, k))
     summary = summary or "nothing to do"
+    if counts.by_link or counts.by_key or counts.by_match:
+        summary = f"{summary} ({counts.identified()})"
     considered = max(counts.read, 1)
     rate = 100.0 * counts.failed / considered
     threshold = spec.settings.error_threshold_percent
