@@ -48,6 +48,15 @@ def job_names(db: Database, job_ids: set[int]) -> dict[int, str]:
         return job_repo.job_names(session, job_ids)
 
 
+def connection_names(db: Database, connection_ids: set[int]) -> dict[int, str]:
+    if not connection_ids:
+        return {}
+    from crmhub.store import connections as connection_repo
+
+    with db.read() as session:
+        return {c.id: c.name for c in connection_repo.list_connections(session) if c.id in connection_ids}
+
+
 def rebuild_mapping(
     jobs: JobService, job: str | int, *, executor: RunSubmitter, actor: str = SYSTEM_ACTOR
 ) -> Run:

@@ -503,10 +503,19 @@ class ObjectTypePublic(BaseModel):
 
 class LinkPublic(BaseModel):
     connection_id: int
+    connection: str | None = Field(None, description="The connection's name.")
     remote_object: str
     remote_id: str
+    matched_by: str | None = Field(
+        None,
+        description="How the link was made: created, key, match:<attribute>, outbound (None: before 2026-12).",
+    )
     last_received_at: datetime | None
     last_sent_at: datetime | None
+
+
+class KeyChange(BaseModel):
+    value: str = Field(min_length=1, max_length=512, description="The record's new key value.")
 
 
 class Lineage(BaseModel):

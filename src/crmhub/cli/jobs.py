@@ -6,6 +6,7 @@ import csv
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import typer
@@ -170,15 +171,24 @@ def automap_cmd(
     try:
         service = JobService(hub)
         _, spec = service.get(name)
-        proposals = service.automap(spec)
+        plan = service.automap_plan(spec)
+        proposals = plan.proposals
         table = Table("source", "target", "new attribute", "confidence", "why")
         for p in proposals:
             new = p.row.new_attribute.type if p.row.new_attribute else ""
             table.add_row(p.row.describe_source(), p.row.target, new, f"{p.confidence:.0%}", p.reason)
         console.print(table)
+        update: dict[str, Any] = {"mapping": [p.row for p in proposals]}
+        if plan.match is not None:
+            console.print(
+                f"match on: [bold]{', '.join(plan.match.match_on)}[/] "
+                f"({plan.match.confidence:.0%}) — {plan.match.reason}"
+            )
+            update["match_on"] = list(plan.match.match_on)
         if write:
-            service.update(name, spec.model_copy(update={"mapping": [p.row for p in proposals]}), actor="cli")
-            console.print(f"saved {len(proposals)} mapping rows to {name}")
+            service.update(name, spec.model_copy(update=update), actor="cli")
+            extra = f" and match_on [{', '.join(plan.match.match_on)}]" if plan.match is not None else ""
+            console.print(f"saved {len(proposals)} mapping rows{extra} to {name}")
     finally:
         hub.close()
 

@@ -71,6 +71,7 @@ def show_record(hub_id: str = typer.Argument(..., help="The record's hub id.")) 
     try:
         record = hub.get_record(hub_id)
         ot = next(o for o in hub.object_types() if o.id == record.object_type_id)
+        links = hub.links_of(hub_id)
     finally:
         hub.close()
     console.print(
@@ -90,3 +91,32 @@ def show_record(hub_id: str = typer.Argument(..., help="The record's hub id.")) 
             stamp.get("run") or "",
         )
     console.print(table)
+    if links:
+        linked = Table("connection", "remote object", "remote id", "identified by", "linked at")
+        for link, connection in links:
+            linked.add_row(
+                connection,
+                link.remote_object,
+                link.remote_id,
+                link.matched_by or "",
+                f"{link.created_at:%Y-%m-%d %H:%M:%S}Z",
+            )
+        console.print(linked)
+
+
+@records_app.command("set-key")
+@user_errors
+def set_key(
+    hub_id: str = typer.Argument(..., help="The record's hub id."),
+    value: str = typer.Argument(..., help="Its new key value."),
+) -> None:
+    """Change a record's key (jobs never rewrite keys; this change is audited)."""
+    hub = open_hub()
+    try:
+        before = hub.get_record(hub_id)
+        schema_key = next(o for o in hub.object_types() if o.id == before.object_type_id)
+        old = before.key
+        record = hub.change_key(hub_id, value, actor="cli")
+    finally:
+        hub.close()
+    console.print(f"{schema_key.name} {record.hub_id}: key {old!r} → {record.key!r}")

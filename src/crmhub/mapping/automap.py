@@ -2,6 +2,11 @@
 
 Each proposal carries a confidence in [0, 1]. Fields without a good match are proposed as new
 attributes with the type describe reports (``Products__c`` multi-picklist → ``products`` multi-value).
+
+When the hub's records of the type are keyed from another connection's ids already (a second CRM),
+the source's id field is not proposed for the key: it goes to an attribute of its own
+(``hubspot_company_id``), and :func:`match_proposal` proposes matching on a shared natural key
+instead (accounts: ``domain``; contacts: ``email``, which is their key).
 """
 
 from __future__ import annotations
@@ -112,23 +117,48 @@ def automap(
     threshold: float = 0.82,
     propose_new: bool = True,
     reserved: Sequence[str] = (),
+    own_id_attribute: str | None = None,
 ) -> list[Proposal]:
-    """Mapping proposals, keys first, each source and each target used at most once."""
+    """Mapping proposals, keys first, each source and each target used at most once.
+
+    ``own_id_attribute``: the hub's key holds another connection's ids; the source's id field goes
+    to this attribute (created if new) instead of to the key.
+    """
     proposals: list[Proposal] = []
     used_sources: set[str] = set()
     used_targets: set[str] = set()
 
+    id_source = next((s for s in sources if s.is_id), None)
+    if own_id_attribute is not None and id_source is not None:
+        known = next((t for t in targets if t.name == own_id_attribute), None)
+        proposals.append(
+            Proposal(
+                MappingRow(
+                    source=id_source.path,
+                    target=own_id_attribute,
+                    new_attribute=None
+                    if known
+                    else NewAttribute(type="text", label=f"{id_source.label} (remote id)"),
+                ),
+                0.9,
+                f"this connection's own id: the hub's key holds another connection's ids, so "
+                f"{id_source.path} gets an attribute of its own",
+            )
+        )
+        used_sources.add(id_source.path)
+        used_targets.add(own_id_attribute)
+
     key = next((t for t in targets if t.is_key), None)
     if key is not None:
         exact = next((s for s in sources if snake(s.path) == key.name), None)
-        id_field = next((s for s in sources if s.is_id), None)
+        id_field = None if own_id_attribute is not None else id_source
         email = (
             next((s for s in sources if snake(s.path) in ("email", "e_mail")), None)
             if key.name == "email"
             else None
         )
         chosen = exact or email or id_field
-        if chosen is not None:
+        if chosen is not None and chosen.path not in used_sources:
             proposals.append(
                 Proposal(
                     MappingRow(source=chosen.path, target=key.name),
@@ -167,6 +197,26 @@ def automap(
             )
         )
 
+    domain = next((t for t in targets if t.name == "domain"), None)
+    if domain is not None and "domain" not in used_targets:
+        website = next(
+            (
+                s
+                for s in sources
+                if snake(s.path) in ("website", "url", "web_site") and s.value_type == "text"
+            ),
+            None,
+        )
+        if website is not None:
+            used_targets.add("domain")
+            proposals.append(
+                Proposal(
+                    MappingRow(expression=f"DOMAIN({website.path})", target="domain"),
+                    0.85,
+                    f"domain normalised from {website.path} (what records of several CRMs are matched on)",
+                )
+            )
+
     if propose_new:
         taken = {t.name for t in targets} | used_targets | set(reserved)
         for source in sources:
@@ -193,3 +243,52 @@ def automap(
                 )
             )
     return proposals
+
+
+@dataclass(frozen=True, slots=True)
+class MatchProposal:
+    """Attributes to match existing hub records on (a job's ``match_on``), with a confidence."""
+
+    match_on: tuple[str, ...]
+    confidence: float
+    reason: str
+
+
+#: Natural keys records of several CRMs share, per object type (normalised when compared).
+NATURAL_KEYS: Mapping[str, tuple[str, ...]] = {"account": ("domain",), "contact": ("email",)}
+
+
+def match_proposal(object_type: str, key: str | None, proposals: Sequence[Proposal]) -> MatchProposal | None:
+    """For a second CRM: match on the type's natural key when the proposed mapping fills it."""
+    targets = {p.row.target for p in proposals}
+    natural = [a for a in NATURAL_KEYS.get(object_type, ()) if a in targets]
+    if not natural:
+        return None
+    if natural == [key]:
+        return MatchProposal(
+            tuple(natural),
+            0.95,
+            f"{key} is the key and a natural one: records of both CRMs with the same {key} are one record",
+        )
+    return MatchProposal(
+        tuple(natural),
+        0.8,
+        f"match on {', '.join(natural)} (compared normalised, case-insensitive): the hub's {key} holds "
+        "another connection's ids, so a record of this CRM meets its counterpart through these",
+    )
+
+
+def own_id_attribute_name(kind: str, remote_object: str, taken: Sequence[str] = ()) -> str:
+    """``hubspot`` + ``companies`` → ``hubspot_company_id`` (``…_2_id`` when that name is taken)."""
+    singular = snake(remote_object)
+    if singular.endswith("ies"):
+        singular = singular[:-3] + "y"
+    elif singular.endswith("s") and not singular.endswith("ss"):
+        singular = singular[:-1]
+    base = snake(f"{kind}_{singular}")[:55]
+    name = f"{base}_id"
+    n = 2
+    while name in taken:
+        name = f"{base}_{n}_id"
+        n += 1
+    return name

@@ -24,7 +24,7 @@ from crmhub.store import audit, migrate
 from crmhub.store import records as record_repo
 from crmhub.store import schema as schema_repo
 from crmhub.store.database import Database, StatisticsKeeper
-from crmhub.store.models import Attribute, ObjectType, Record
+from crmhub.store.models import Attribute, Link, ObjectType, Record
 from crmhub.store.records import PreparedBatch, Stamp, UpsertResult
 from crmhub.store.schema import AttributeSpec, TypeSchema
 
@@ -338,6 +338,35 @@ class HubService:
     def count_records(self, object_type: str) -> int:
         with self.db.read() as session:
             return record_repo.count_records(session, schema_repo.load_schema(session, object_type))
+
+    def change_key(self, hub_id: str, value: Any, *, actor: str = SYSTEM_ACTOR) -> Record:
+        """Set a record's key: the one, audited, way a key changes (jobs never rewrite one)."""
+        with self.db.begin() as session:
+            record = record_repo.get_record(session, hub_id, include_deleted=True)
+            type_name = next(
+                ot.name for ot in schema_repo.list_object_types(session) if ot.id == record.object_type_id
+            )
+            schema = schema_repo.load_schema(session, type_name)
+            old, new = record_repo.change_key(session, schema, hub_id, value)
+            audit.record_event(
+                session,
+                actor=actor,
+                action="change_key",
+                object_kind="record",
+                object_name=f"{type_name} {hub_id}",
+                details={"attribute": schema.key, "old": old, "new": new},
+            )
+            return record
+
+    def links_of(self, hub_id: str) -> list[tuple[Link, str]]:
+        """A record's links with their connections' names."""
+        from crmhub.store import connections as connection_repo
+        from crmhub.store.links import links_of_record
+
+        with self.db.read() as session:
+            links = links_of_record(session, hub_id)
+            names = {c.id: c.name for c in connection_repo.list_connections(session)}
+            return [(link, names.get(link.connection_id, str(link.connection_id))) for link in links]
 
     def soft_delete(self, hub_ids: Sequence[str]) -> int:
         with self.db.begin() as session:

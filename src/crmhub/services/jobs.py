@@ -10,7 +10,15 @@ from crmhub.connectors.base import Connector, FieldInfo
 from crmhub.core.cadence import next_run
 from crmhub.core.clock import utcnow
 from crmhub.core.errors import CrmHubError, ExpressionError, ValidationError
-from crmhub.mapping.automap import Proposal, SourceField, TargetAttribute, automap
+from crmhub.mapping.automap import (
+    MatchProposal,
+    Proposal,
+    SourceField,
+    TargetAttribute,
+    automap,
+    match_proposal,
+    own_id_attribute_name,
+)
 from crmhub.mapping.spec import MappingRow
 from crmhub.mapping.templates import template_rows
 from crmhub.mapping.transform import Transformer
@@ -53,6 +61,16 @@ class PreviewRow:
     raw: dict[str, Any]
     mapped: dict[str, Any]
     errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AutomapPlan:
+    """What automap proposes for a job: mapping rows, and for a second CRM, the match rule."""
+
+    proposals: list[Proposal]
+    match: MatchProposal | None = None
+    #: the attribute proposed for this connection's remote ids (a second CRM), if any
+    own_id_attribute: str | None = None
 
 
 class JobService:
@@ -243,6 +261,44 @@ class JobService:
 
     def automap(self, spec: JobSpec) -> list[Proposal]:
         """Mapping proposals for the job's selected source fields (or all fields when none are selected)."""
+        return self.automap_plan(spec).proposals
+
+    def automap_plan(self, spec: JobSpec) -> AutomapPlan:
+        """Mapping proposals and, for an inbound job of a second CRM, how to match existing records."""
+        if spec.direction != "inbound":
+            return AutomapPlan(self._automap(spec, None))
+        own_id = self._own_id_attribute(spec)
+        proposals = self._automap(spec, own_id)
+        match = None
+        if own_id is not None:
+            schema = self.hub.schema(spec.object_type)
+            match = match_proposal(spec.object_type, schema.key, proposals)
+        return AutomapPlan(proposals, match, own_id)
+
+    def _own_id_attribute(self, spec: JobSpec) -> str | None:
+        """The attribute for this connection's remote ids when the type is keyed from another
+        connection's (None: the key may hold them, as for the first CRM)."""
+        from crmhub.store import records as record_repo
+
+        with self.db.read() as session:
+            connection = connection_repo.get_connection(session, spec.connection)
+            schema = schema_repo.load_schema(session, spec.object_type)
+            if schema.key is None:
+                return None
+            key_jobs = {int(j) for j in record_repo.key_jobs_sample(session, schema) if j.isdigit()}
+            owners = set(job_repo.connections_of_jobs(session, key_jobs).values())
+            if not owners - {connection.id}:
+                return None
+            # A name another connection's jobs write is theirs: take the next one.
+            taken = {
+                row.target
+                for job in job_repo.list_jobs(session)
+                if job.connection_id != connection.id
+                for row in JobSpec.model_validate(job.spec).mapping
+            }
+            return own_id_attribute_name(connection.kind, spec.remote_object, sorted(taken))
+
+    def _automap(self, spec: JobSpec, own_id: str | None) -> list[Proposal]:
         connector = self.connections.open(spec.connection)
         try:
             schema = self.hub.schema(spec.object_type)
@@ -259,7 +315,7 @@ class JobService:
                     for p in wanted
                 ]
                 targets = [TargetAttribute(a.name, a.label, a.type, a.is_key) for a in object_type.attributes]
-                return automap(sources, targets, reserved=sorted(RESERVED_NAMES))
+                return automap(sources, targets, reserved=sorted(RESERVED_NAMES), own_id_attribute=own_id)
             description = connector.describe(spec.remote_object)
             writable = [f for f in description.fields if f.creatable or f.updatable]
             # The CRM object's default template first, then fuzzy matches for what it leaves open.

@@ -12,6 +12,7 @@ from crmhub.api.pagination import Cursor, Limit, Page, decode_cursor, page_of, s
 from crmhub.api.schemas import (
     AttributeCreate,
     AttributePublic,
+    KeyChange,
     Lineage,
     LinkPublic,
     ObjectTypeCreate,
@@ -167,6 +168,7 @@ def get_record(
     hub_id: Annotated[str, Path(max_length=26)], ctx: Ctx, _: Principal = allow(READ)
 ) -> RecordDetail:
     record, type_name, links = queries.record_detail(ctx.hub, hub_id)
+    connection_names = queries.connection_names(ctx.hub.db, {link.connection_id for link in links})
     stamps = {attribute: stamp_of(record, attribute) for attribute in record.values}
     job_ids = {int(s["job"]) for s in stamps.values() if s and str(s.get("job") or "").isdigit()}
     names = queries.job_names(ctx.hub.db, job_ids)
@@ -187,11 +189,28 @@ def get_record(
         links=[
             LinkPublic(
                 connection_id=link.connection_id,
+                connection=connection_names.get(link.connection_id),
                 remote_object=link.remote_object,
                 remote_id=link.remote_id,
+                matched_by=link.matched_by,
                 last_received_at=link.last_received_at,
                 last_sent_at=link.last_sent_at,
             )
             for link in links
         ],
     )
+
+
+@router.post(
+    "/records/{hub_id}/key",
+    summary="Change a record's key (jobs never do; this is the explicit, audited way)",
+)
+def change_key(
+    hub_id: Annotated[str, Path(max_length=26)],
+    body: KeyChange,
+    ctx: Ctx,
+    principal: Principal = allow(WRITE),
+) -> RecordPublic:
+    record = ctx.hub.change_key(hub_id, body.value, actor=principal.actor)
+    _, type_name, _ = queries.record_detail(ctx.hub, hub_id)
+    return record_public(record, type_name)
