@@ -187,6 +187,7 @@ EXAMPLES: dict[str, Callable[[World, str], Call]] = {
         "/hub/object-types/account/records", params={"filter": 'name = "Acme"'}
     ),
     "GET /hub/records/{hub_id}": lambda w, r: Call(f"/hub/records/{w.hub_id}"),
+    "POST /hub/records/{hub_id}/key": lambda w, r: Call(f"/hub/records/{w.hub_id}/key", {"value": w.name("key")}),
 }
 #: Routes a trigger token opens (and nothing else does).
 TRIGGER_EXAMPLES = {
