@@ -314,3 +314,37 @@ def test_given_the_key_named_in_match_on_then_equal_ids_of_two_connections_meet(
         _, shared = jobs.run("b")
         assert (shared.counts.by_key, shared.counts.created, shared.counts.failed) == (5, 0, 0)
         assert len(jobs.hub.list_records("account", limit=100)) == 5
+
+
+def test_given_a_match_rule_finding_two_records_then_nothing_is_merged_and_the_ledger_names_both(
+    jobs: JobService, files: Any
+) -> None:
+    first, second = jobs.hub.upsert(
+        "account", [{"account_id": "A-1", "domain": "acme.com"}, {"account_id": "A-2", "domain": "ACME.com"}]
+    ).results
+    (files / "accounts.csv").write_text(
+        "id,name,website\n1,Acme,https://www.acme.com/about\n2,Solo,solo.io\n"
+    )
+    jobs.create(
+        JobSpec.model_validate(
+            {
+                "name": "csv-accounts",
+                "direction": "inbound",
+                "connection": "files",
+                "remote_object": "accounts.csv",
+                "object_type": "account",
+                "match_on": ["domain"],
+                "mapping": [
+                    {"source": "name", "target": "name"},
+                    {"expression": "DOMAIN(website)", "target": "domain"},
+                ],
+                "settings": {"error_threshold_percent": 60},
+            }
+        )
+    )
+    run, outcome = jobs.run("csv-accounts")
+    assert (outcome.counts.failed, outcome.counts.created, outcome.counts.by_match) == (1, 1, 0)
+    (entry,) = _ledger(jobs, run.id)
+    assert entry.error_class == "AmbiguousMatch"
+    assert f"finds 2 hub records ({first.hub_id}, {second.hub_id})" in entry.message
+    assert "name" not in jobs.hub.get_record(first.hub_id).values
