@@ -26,8 +26,8 @@ from crmhub.services.jobs import JobService
 from crmhub.services.notifications import Notifier
 from crmhub.store import runs as run_repo
 from crmhub.store.jobs import get_job
+from crmhub.sync.common import COUNT_NAMES, RunOutcome
 from crmhub.sync.common import Progress as RunProgress
-from crmhub.sync.common import RunOutcome
 from crmhub.sync.spec import JobSpec
 
 jobs_app = typer.Typer(help="Integration jobs: build, validate, run.", no_args_is_help=True)
@@ -238,8 +238,10 @@ def disable(name: str = typer.Argument(...)) -> None:
 def print_outcome(run_id: str, outcome: RunOutcome) -> None:
     colour = {"succeeded": "green", "succeeded_with_errors": "yellow"}.get(outcome.status, "red")
     console.print(f"run {run_id}: [{colour}]{outcome.status}[/] — {outcome.message}")
-    counts = outcome.counts.as_dict()
-    console.print("  " + "  ".join(f"{k} {v:,}" for k, v in counts.items()))
+    counts = outcome.counts
+    console.print("  " + "  ".join(f"{k} {getattr(counts, k):,}" for k in COUNT_NAMES))
+    if counts.by_link or counts.by_key or counts.by_match:
+        console.print(f"  {counts.identified()}")
     if outcome.usage.get("calls"):
         console.print(
             f"  API calls {outcome.usage['calls']:,}"
