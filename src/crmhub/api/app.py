@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from crmhub import __version__
 from crmhub.api import problems
 from crmhub.api.deps import ApiContext, Require, TriggerAuth
+from crmhub.api.guard import DEFAULT_MAX_BODY, BodyLimit, SecurityHeaders
 from crmhub.api.routers import auth, connections, jobs, runs, tokens, trigger, users
 from crmhub.api.routers import hub as hub_router
 from crmhub.core.clock import Clock, utcnow
@@ -123,6 +124,8 @@ def create_app(
     on_shutdown: Callable[[], None] | None = None,
     api_threads: int | None = None,
     clock: Clock = utcnow,
+    docs: bool = True,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
 ) -> FastAPI:
     """The API over ``hub``; runs go to ``executor`` (default: an in-process pool that notifies).
 
@@ -132,6 +135,9 @@ def create_app(
     worker threads of quick routes (process-wide): a few threads contend less for the GIL than
     anyio's default 40 and serve more requests per second; routes that wait on a CRM have their own.
     ``clock`` is what sessions and tokens take for now (tests move it instead of sleeping).
+    ``docs`` serves the interactive docs and the OpenAPI document (``crmhub serve`` turns them off
+    on a non-loopback address unless ``CRMHUB_API_DOCS=on``); ``max_body_bytes`` bounds every
+    request body (see ``crmhub.api.guard``).
     """
     owned: list[Any] = list(background)
     if executor is None:
@@ -168,8 +174,8 @@ def create_app(
     app = FastAPI(
         title="crmhub API",
         version=__version__,
-        openapi_url=f"{PREFIX}/openapi.json",
-        docs_url=f"{PREFIX}/docs",
+        openapi_url=f"{PREFIX}/openapi.json" if docs else None,
+        docs_url=f"{PREFIX}/docs" if docs else None,
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -180,4 +186,7 @@ def create_app(
         app.include_router(module.router, prefix=PREFIX)
         app.state.crmhub_routers.append(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    # Outermost last: the body limit refuses before anything else runs (and adds the headers itself).
+    app.add_middleware(SecurityHeaders, docs_paths=(f"{PREFIX}/docs",) if docs else ())
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app

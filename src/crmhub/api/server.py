@@ -4,7 +4,10 @@ when runs end, and the scheduler (one leader per database) — as one ASGI app.
 ``crmhub serve`` runs ``uvicorn crmhub.api.server:app_from_environment --factory`` (the CLI does
 not import the API). ``CRMHUB_RUN_WORKERS`` sets the number of run threads (default 2),
 ``CRMHUB_API_THREADS`` the threads that serve quick requests (default 4; calls that wait on a CRM
-have a pool of their own), ``CRMHUB_PUBLIC_URL`` the base URL shown in trigger calls and messages.
+have a pool of their own), ``CRMHUB_PUBLIC_URL`` the base URL shown in trigger calls and messages,
+``CRMHUB_API_DOCS`` (``on`` / ``off``) whether ``/api/v1/docs`` and the OpenAPI document are served
+(``crmhub serve`` sets it off for a non-loopback address unless it is set), and
+``CRMHUB_MAX_BODY_BYTES`` the largest request body (1 MiB).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from crmhub.api.app import create_app
+from crmhub.api.guard import DEFAULT_MAX_BODY
 from crmhub.execute import InProcessExecutor
 from crmhub.execute.settings import ExecutionSettings
 from crmhub.schedule import Scheduler
@@ -38,4 +42,6 @@ def app_from_environment() -> FastAPI:
         on_shutdown=hub.close,
         public_url=os.environ.get("CRMHUB_PUBLIC_URL"),
         api_threads=int(os.environ.get("CRMHUB_API_THREADS", "4")),
+        docs=os.environ.get("CRMHUB_API_DOCS", "on").strip().lower() not in {"off", "0", "false", "no"},
+        max_body_bytes=int(os.environ.get("CRMHUB_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY))),
     )

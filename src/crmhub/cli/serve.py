@@ -13,7 +13,7 @@ import os
 import typer
 
 from crmhub.cli._common import console, fail, open_hub, user_errors
-from crmhub.services.users import listening_problems
+from crmhub.services.users import is_loopback, listening_problems
 
 APP_FACTORY = "crmhub.api.server:app_from_environment"
 
@@ -40,13 +40,20 @@ def serve(
     import uvicorn
 
     os.environ["CRMHUB_RUN_WORKERS"] = str(workers)
-    console.print(f"crmhub API on http://{host}:{port}/api/v1 (docs at /api/v1/docs)")
+    # The interactive docs and the OpenAPI document are for the machine's own users unless asked for.
+    os.environ.setdefault("CRMHUB_API_DOCS", "on" if is_loopback(host) else "off")
+    docs = os.environ["CRMHUB_API_DOCS"].strip().lower() not in {"off", "0", "false", "no"}
+    # Client addresses (login throttles, audit) come from the socket; X-Forwarded-For only from the
+    # proxies the operator names.
+    proxies = [p.strip() for p in os.environ.get("CRMHUB_TRUSTED_PROXIES", "").split(",") if p.strip()]
+    console.print(f"crmhub API on http://{host}:{port}/api/v1" + (" (docs at /api/v1/docs)" if docs else ""))
     uvicorn.run(
         APP_FACTORY,
         factory=True,
         host=host,
         port=port,
         log_level=log_level,
-        proxy_headers=True,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
         lifespan="on",
     )
