@@ -12,6 +12,29 @@ from crmhub.core.cadence import Schedule
 from crmhub.core.errors import ConfigError
 from crmhub.mapping.spec import MappingRow
 
+#: The longest job YAML accepted (a job with a thousand mapping rows is well under it).
+MAX_YAML_CHARS = 1_000_000
+
+
+class _AliasRefused(yaml.YAMLError):
+    pass
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing aliases: an anchor used as ``*ref`` can make a 600-byte text
+    expand into millions of elements (a "billion laughs"), and no job needs one."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            mark = event.start_mark
+            raise _AliasRefused(
+                f"aliases (*{event.anchor}) are not accepted in job YAML "
+                f"(line {mark.line + 1}, column {mark.column + 1})"
+            )
+        return super().compose_node(parent, index)
+
+
 Direction = Literal["inbound", "outbound"]
 DeletePolicy = Literal["keep", "unlink", "soft_delete"]
 
@@ -145,8 +168,15 @@ class JobSpec(BaseModel):
 
     @classmethod
     def from_yaml(cls, text: str, *, origin: str = "job YAML") -> JobSpec:
+        if len(text) > MAX_YAML_CHARS:
+            raise ConfigError(
+                f"{origin} is {len(text):,} characters long; a job is at most {MAX_YAML_CHARS:,}",
+                hint="a job's YAML is its settings and mapping; keep data out of it",
+            )
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader without aliases
+        except _AliasRefused as exc:
+            raise ConfigError(f"{origin}: {exc}", hint="write the repeated part out in full") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
