@@ -61,6 +61,9 @@ class HubService:
         schema, create the built-in types."""
         home = self.settings.resolved_home
         home.mkdir(parents=True, exist_ok=True)
+        # The data folder holds the secret key, the database and every run's source snapshot: its
+        # owner's alone (0700; files in it 0600).
+        home.chmod(0o700)
         if self.settings.file_roots is None:
             self.settings.resolved_file_roots[0].mkdir(exist_ok=True)
         created_key = False
@@ -69,6 +72,7 @@ class HubService:
             created_key = True
         self.settings.fernet_key()  # refuses a placeholder or malformed key early
         migrate.upgrade(self.db)
+        self._private_database_files()
         created: list[str] = []
         with self.db.begin() as session:
             existing = {ot.name for ot in schema_repo.list_object_types(session)}
@@ -85,6 +89,17 @@ class HubService:
                 )
                 created.append(name)
         return InitReport(home, self.db.url, created_key, created)
+
+    def _private_database_files(self) -> None:
+        """An SQLite hub's files are its owner's alone (SQLite gives its WAL and SHM files the
+        database file's mode)."""
+        database = self.db.engine.url.database if self.db.engine.url.get_backend_name() == "sqlite" else None
+        if not database or database == ":memory:":
+            return
+        for suffix in ("", "-wal", "-shm"):
+            path = Path(database + suffix)
+            if path.exists():
+                path.chmod(0o600)
 
     def check_ready(self) -> None:
         """ConfigError unless ``crmhub init`` (or ``db upgrade``) has brought the schema up to date."""

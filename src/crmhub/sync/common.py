@@ -117,6 +117,13 @@ class SnapshotLoss(NamedTuple):
         return {"lost_pages": [self.mark.first_page, self.mark.pages], "lost_records": self.mark.records}
 
 
+def _create_private(path: Path) -> BinaryIO:
+    """A new (or emptied) file only its owner may read: a snapshot holds CRM records."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+    return os.fdopen(fd, "wb")
+
+
 class SnapshotWriter:
     """Streams what a run read to ``<dir>/<run_id>.jsonl.gz``: one JSON line per source record.
 
@@ -129,7 +136,7 @@ class SnapshotWriter:
     """
 
     def __init__(self, directory: Path, run_id: str, *, resume: SnapshotMark | None = None) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = directory / f"{run_id}.jsonl.gz"
         #: Set when ``resume`` named more snapshot than the file holds; the file starts anew.
         self.lost: SnapshotLoss | None = None
@@ -147,7 +154,7 @@ class SnapshotWriter:
 
     def _open(self, resume: SnapshotMark | None) -> BinaryIO:
         if resume is None:
-            return open(self.path, "wb")  # closed in close()
+            return _create_private(self.path)  # closed in close()
         try:
             fh = open(self.path, "r+b")  # closed in close()
         except FileNotFoundError:
@@ -161,7 +168,7 @@ class SnapshotWriter:
             fh.close()
         if resume.size:
             self.lost = SnapshotLoss(resume, found)
-        return open(self.path, "wb")  # closed in close()
+        return _create_private(self.path)  # closed in close()
 
     def _drain(self) -> None:
         while True:
