@@ -174,7 +174,7 @@ class JobSpec(BaseModel):
                 hint="a job's YAML is its settings and mapping; keep data out of it",
             )
         try:
-            data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader without aliases
+            data = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader that refuses aliases
         except _AliasRefused as exc:
             raise ConfigError(f"{origin}: {exc}", hint="write the repeated part out in full") from None
         except yaml.YAMLError as exc:
