@@ -126,3 +126,15 @@ def test_given_docs_off_then_neither_the_docs_nor_the_openapi_document_are_serve
         assert httpx.get(f"{closed}/api/v1/openapi.json").status_code == 404
     with serve_in_thread(create_app(hub, executor=_NoExecutor())) as opened:
         assert httpx.get(f"{opened}/api/v1/openapi.json").status_code == 200
+
+
+def test_given_options_or_a_wrong_method_then_allow_lists_every_method_of_the_path(
+    client: httpx.Client,
+) -> None:
+    options = client.options("/api/v1/jobs")
+    assert options.status_code == 204
+    assert options.headers["allow"] == "GET, HEAD, OPTIONS, POST"
+    wrong = client.delete("/api/v1/jobs")
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == "GET, HEAD, OPTIONS, POST"
+    assert wrong.json()["code"] == "method_not_allowed"

@@ -10,6 +10,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from starlette.routing import compile_path
 
 from crmhub import __version__
 from crmhub.api import problems
@@ -185,6 +186,10 @@ def create_app(
     for module in (auth, users, tokens, connections, jobs, trigger, runs, hub_router):
         app.include_router(module.router, prefix=PREFIX)
         app.state.crmhub_routers.append(module.router)
+    app.state.crmhub_paths = [
+        (compile_path(path)[0], route.methods | ({"HEAD"} if "GET" in route.methods else set()))
+        for _method, path, route in api_routes(app)
+    ]
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     # Outermost last: the body limit refuses before anything else runs (and adds the headers itself).
     app.add_middleware(SecurityHeaders, docs_paths=(f"{PREFIX}/docs",) if docs else ())

@@ -167,8 +167,24 @@ async def _model_invalid(request: Request, exc: Exception) -> Response:
     return problem(422, detail, code="invalid", request=request, errors=errors)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app serves at the request's path (OPTIONS included); the app
+    keeps ``state.crmhub_paths``, (path pattern, methods) of each route (see ``create_app``)."""
+    methods = {"OPTIONS"}
+    path = request.url.path
+    for pattern, route_methods in getattr(request.app.state, "crmhub_paths", ()):
+        if pattern.match(path):
+            methods.update(route_methods)
+    return sorted(methods)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        allow = ", ".join(allowed_methods(request))
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={"Allow": allow})
+        exc = StarletteHTTPException(405, exc.detail, headers={**(exc.headers or {}), "Allow": allow})
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     if exc.status_code == 404 and detail == "Not Found":
