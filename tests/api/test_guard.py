@@ -138,3 +138,21 @@ def test_given_options_or_a_wrong_method_then_allow_lists_every_method_of_the_pa
     assert wrong.status_code == 405
     assert wrong.headers["allow"] == "GET, HEAD, OPTIONS, POST"
     assert wrong.json()["code"] == "method_not_allowed"
+
+
+def test_given_a_forged_host_header_then_the_trigger_call_points_at_the_server_itself(
+    hub: HubService,
+) -> None:
+    from crmhub.sync.spec import JobSpec
+
+    from .conftest import ACCOUNTS_JOB, running_api
+
+    with running_api(hub) as api:
+        api.jobs.connections.add("files", "csv", {"path": str(hub.settings.home / "files")}, {})
+        job = api.jobs.create(JobSpec.model_validate(ACCOUNTS_JOB))
+        forged = api.client("admin", headers={"Host": "evil.example"})
+        issued = forged.post(f"/jobs/{job.id}/trigger-tokens", json={"name": "etl"})
+        assert issued.status_code == 201, issued.text
+        call = issued.json()["call"]
+        assert "evil.example" not in call["url"] + call["curl"]
+        assert call["url"] == f"{api.url}/api/v1/jobs/{job.id}/trigger"

@@ -192,8 +192,18 @@ def crm_bound(fn: F) -> F:
 
 
 def base_url(request: Request) -> str:
-    """The public base URL (``CRMHUB_PUBLIC_URL``), or the one the request came to."""
+    """The public base URL (``CRMHUB_PUBLIC_URL``), else the address of the socket the request came
+    in on — never the request's ``Host`` header, which the client chooses (a link or a curl command
+    built from it could point a reader at the client's server)."""
     ctx = _ctx(request)
     if ctx.public_url:
         return ctx.public_url
-    return str(request.base_url).rstrip("/")
+    server = request.scope.get("server")
+    scheme = request.url.scheme
+    if not server:
+        return f"{scheme}://localhost"
+    host, port = server[0], server[1]
+    if ":" in str(host):
+        host = f"[{host}]"
+    default = (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
+    return f"{scheme}://{host}" + ("" if default or port is None else f":{port}")
