@@ -29,6 +29,7 @@ from crmhub.core.clock import ensure_utc, utcnow
 from crmhub.core.errors import CrmHubError, RetriableError, ValidationError
 from crmhub.services.hub import SYSTEM_ACTOR, HubService
 from crmhub.store import audit
+from crmhub.store import tokens as token_repo
 from crmhub.store import users as repo
 from crmhub.store.models import PermissionSet, Role, User
 
@@ -300,6 +301,9 @@ class UserService:
             if password_hash is not None:
                 user.password_hash = password_hash
                 changed["password"] = "changed"
+                # Whoever signed in with the old password is signed out; personal tokens stay (they
+                # are credentials of their own, listed and revoked one by one).
+                changed["sessions_ended"] = token_repo.revoke_sessions_of(session, user.id, utcnow())
             if changed:
                 session.flush()
                 if was_admin and not _is_active_admin(user) and repo.count_active_admins(session) == 0:

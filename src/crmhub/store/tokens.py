@@ -78,6 +78,16 @@ def revoke_session(session: Session, prefix: str, now: datetime) -> None:
     )
 
 
+def revoke_sessions_of(session: Session, user_id: int, now: datetime) -> int:
+    """Revoke every live login session of a user; returns how many."""
+    result = session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.kind == "session", ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def touch_token(
     session: Session,
     token_id: int,

@@ -50,9 +50,8 @@ def create_token(
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke one of my tokens")
-def revoke_token(
-    token_id: TokenId, ctx: Ctx, principal: Principal = allow(Permission.TOKENS_CREATE)
-) -> Response:
+def revoke_token(token_id: TokenId, ctx: Ctx, principal: Principal = allow(None)) -> Response:
+    """Anyone signed in may revoke their own tokens (giving up access needs no permission)."""
     owner = None if principal.has(Permission.USERS_MANAGE.value) else principal.user_id
     ctx.tokens.revoke(token_id, kind="personal", user_id=owner, actor=principal.actor)
     return Response(status_code=204)
