@@ -213,4 +213,4 @@ class ManualClock:
         self.now += delta
 
 
-SHORT_LOCK = LoginPolicy(max_user_failures=3, max_ip_failures=6, lockout=timedelta(seconds=30))
+SHORT_LOCK = LoginPolicy(pair_free=3, address_free=6, max_delay=timedelta(seconds=30))

@@ -50,11 +50,11 @@ def test_a_login_sets_an_httponly_samesite_cookie_and_unsafe_requests_need_the_c
     assert locked_api.client(None, cookies={"crmhub_session": session}).get("/auth/me").status_code == 401
 
 
-def test_repeated_failures_lock_the_account_with_429_and_retry_after(locked_api: Api) -> None:
+def test_repeated_failures_from_one_address_make_it_wait_with_429_and_retry_after(locked_api: Api) -> None:
     client = locked_api.client(None)
-    for _ in range(SHORT_LOCK.max_user_failures):
+    for _ in range(SHORT_LOCK.pair_free):
         assert _login(client, "wrong password!").status_code == 401
-    locked = _login(client)  # even the right password waits now
+    locked = _login(client)  # even the right password waits now, from this address
     assert locked.status_code == 429
     assert 1 <= int(locked.headers["Retry-After"]) <= 30
     assert locked.json()["code"] == "too_many_attempts"
@@ -63,7 +63,7 @@ def test_repeated_failures_lock_the_account_with_429_and_retry_after(locked_api:
 
 def test_failures_from_one_address_across_accounts_lock_the_address(locked_api: Api) -> None:
     client = locked_api.client(None)
-    for n in range(SHORT_LOCK.max_ip_failures):
+    for n in range(SHORT_LOCK.address_free):
         assert _login(client, "nope nope nope", email=f"guess{n}@example.com").status_code == 401
     assert _login(client).status_code == 429
 

@@ -14,6 +14,7 @@ The queries are in :mod:`crmhub.store.users`; each method here owns its transact
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -122,10 +123,24 @@ class Principal:
 
 @dataclass(frozen=True, slots=True)
 class LoginPolicy:
-    max_user_failures: int = 5
-    max_ip_failures: int = 20
+    """Failed logins slow the one who fails, and never lock the owner out for long.
+
+    Failures are counted per (account, client address), per address and per account, each forgotten
+    after ``window`` without a new one. Past its free failures, a counter makes the next attempt wait
+    ``first_delay``, then twice as long each time: up to ``max_delay`` for an account from one address
+    and for an address, but only up to ``account_max_delay`` for the account as a whole, so an
+    attacker who fails from many addresses delays the owner by seconds, not a lockout. A right
+    password clears the account's counters (not its address's); an admin clears them with
+    ``crmhub users unthrottle``.
+    """
+
+    pair_free: int = 3
+    address_free: int = 20
+    account_free: int = 10
+    first_delay: timedelta = timedelta(seconds=1)
+    max_delay: timedelta = timedelta(minutes=15)
+    account_max_delay: timedelta = timedelta(seconds=30)
     window: timedelta = timedelta(minutes=15)
-    lockout: timedelta = timedelta(minutes=15)
 
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -406,6 +421,17 @@ class UserService:
 
     # Logging in -------------------------------------------------------------------------------
 
+    def unthrottle(self, email: str, *, actor: str = SYSTEM_ACTOR) -> None:
+        """Forget an account's failed logins (every address's), so its owner may try at once."""
+        address = normalise_email(email)
+        with self.db.begin() as session:
+            repo.get_user(session, address)
+            repo.clear_login_attempts(session, _account_key(address))
+            repo.clear_login_attempts_like(session, _pair_prefix(address))
+            audit.record_event(
+                session, actor=actor, action="unthrottle", object_kind="user", object_name=address
+            )
+
     def authenticate(self, email: str, password: str, *, client: str | None = None) -> Principal:
         """The user's principal for a right e-mail and password; counts failures per user and address.
 
@@ -414,7 +440,8 @@ class UserService:
             AuthenticationError: wrong e-mail, wrong password, or an inactive user — one message for all.
         """
         address = (email or "").strip().lower()[:255]
-        keys = [f"user:{address}"] + ([f"ip:{client}"] if client else [])
+        account = _account_key(address)
+        keys = [account] + ([f"{_pair_prefix(address)}{client[:64]}", f"ip:{client[:64]}"] if client else [])
         now = utcnow()
         with self.db.read() as session:
             wait = _locked_for(session, keys, now)
@@ -433,16 +460,19 @@ class UserService:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             ok = False
         if not ok or user is None or not user.active:
+            policy = self.policy
             with self.db.begin() as session:
-                _record_failure(session, keys[0], self.policy.max_user_failures, self.policy, now)
+                _record_failure(session, account, policy.account_free, policy.account_max_delay, policy, now)
                 if client:
-                    _record_failure(session, keys[1], self.policy.max_ip_failures, self.policy, now)
+                    _record_failure(session, keys[1], policy.pair_free, policy.max_delay, policy, now)
+                    _record_failure(session, keys[2], policy.address_free, policy.max_delay, policy, now)
             raise AuthenticationError(
                 "wrong e-mail or password (or the user is deactivated)",
-                hint="check them; repeated failures lock the account for a while",
+                hint="check them; repeated failures make the next attempts wait longer",
             )
         with self.db.begin() as session:
-            repo.clear_login_attempts(session, keys[0])
+            repo.clear_login_attempts(session, account)
+            repo.clear_login_attempts_like(session, _pair_prefix(address))
             fresh = repo.find_user(session, user.id)
             assert fresh is not None
             fresh.last_login_at = now
@@ -467,16 +497,29 @@ def _locked_for(session: Session, keys: list[str], now: datetime) -> float | Non
     return max(waits) if waits else None
 
 
-def _record_failure(session: Session, key: str, limit: int, policy: LoginPolicy, now: datetime) -> None:
+def _account_key(email: str) -> str:
+    # A digest: keys are at most 255 characters, and so are e-mail addresses.
+    return "user:" + hashlib.blake2b(email.encode(), digest_size=16).hexdigest()
+
+
+def _pair_prefix(email: str) -> str:
+    return "pair:" + hashlib.blake2b(email.encode(), digest_size=16).hexdigest() + ":"
+
+
+def _record_failure(
+    session: Session, key: str, free: int, cap: timedelta, policy: LoginPolicy, now: datetime
+) -> None:
+    """Count one failure of ``key``; after ``free`` of them the next attempt waits, twice as long each
+    time up to ``cap``. The count is forgotten after ``policy.window`` without a failure."""
     row = repo.login_attempt_for_update(session, key, now)
     if now - ensure_utc(row.window_started_at) > policy.window:
         row.failures = 0
-        row.window_started_at = now
+    row.window_started_at = now  # the window runs from the latest failure
     row.failures += 1
-    if row.failures >= limit:
-        row.locked_until = now + policy.lockout
-        row.failures = 0
-        row.window_started_at = now
+    beyond = row.failures - free + 1  # after ``free`` failures, the next attempt waits
+    if beyond > 0:
+        delay = policy.first_delay * (2 ** min(beyond - 1, 30))
+        row.locked_until = now + min(delay, cap)
     session.flush()
 
 

@@ -150,6 +150,11 @@ def clear_login_attempts(session: Session, key: str) -> None:
     session.execute(delete(LoginAttempt).where(LoginAttempt.key == key))
 
 
+def clear_login_attempts_like(session: Session, prefix: str) -> None:
+    """Forget every counter whose key starts with ``prefix`` (one account's per-address counters)."""
+    session.execute(delete(LoginAttempt).where(LoginAttempt.key.startswith(prefix, autoescape=True)))
+
+
 def login_attempt_for_update(session: Session, key: str, now: datetime) -> LoginAttempt:
     """The counter row of ``key``, created empty if missing and locked for this transaction.
 

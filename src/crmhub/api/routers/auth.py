@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 
 from crmhub import __version__
 from crmhub.api.deps import CSRF_COOKIE, SESSION_COOKIE, Ctx, allow
 from crmhub.api.schemas import HealthPublic, LoginCreate, SessionPublic, UserPublic
+from crmhub.core.errors import RetriableError
 from crmhub.services.tokens import SESSION_LIFETIME, SESSION_MAX_AGE, csrf_token_for
 from crmhub.services.users import Principal, UserView
 
@@ -41,7 +49,38 @@ def health() -> HealthPublic:
     f"{SESSION_MAX_AGE.days} days after the login. Repeated failures per account and per address "
     "answer 429 with Retry-After.",
 )
-def login(body: LoginCreate, request: Request, response: Response, ctx: Ctx) -> SessionPublic:
+async def login(body: LoginCreate, request: Request, response: Response, ctx: Ctx) -> SessionPublic:
+    # Password hashing is slow on purpose: it runs on a pool of its own with a bounded queue, so a
+    # flood of logins waits there (or is told to come back) instead of taking every API thread.
+    pool = _login_pool(request)
+    if pool.waiting >= pool.queue:
+        raise RetriableError("too many logins at once", hint="try again in a second", retry_after=1.0)
+    pool.waiting += 1
+    try:
+        return await anyio.to_thread.run_sync(
+            functools.partial(_login, body, request, response, ctx), limiter=pool.limiter
+        )
+    finally:
+        pool.waiting -= 1
+
+
+@dataclass
+class _LoginPool:
+    limiter: anyio.CapacityLimiter
+    queue: int
+    waiting: int = 0
+
+
+def _login_pool(request: Request) -> _LoginPool:
+    pool: _LoginPool | None = getattr(request.app.state, "crmhub_login_pool", None)
+    if pool is None:
+        threads = int(os.environ.get("CRMHUB_LOGIN_THREADS", "1"))
+        queue = int(os.environ.get("CRMHUB_LOGIN_QUEUE", "8"))
+        pool = request.app.state.crmhub_login_pool = _LoginPool(anyio.CapacityLimiter(threads), queue)
+    return pool
+
+
+def _login(body: LoginCreate, request: Request, response: Response, ctx: Any) -> SessionPublic:
     client = request.client.host if request.client else None
     principal = ctx.users.authenticate(body.email, body.password, client=client)
     issued = ctx.tokens.create_session(principal.user_id)
