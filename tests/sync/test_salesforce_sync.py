@@ -89,6 +89,31 @@ def test_given_5000_records_sharing_one_modstamp_when_synced_incrementally_then_
         assert len(jobs.hub.list_records("account", where={"industry": "Tied"}, limit=1000)) == 100
 
 
+def test_given_modstamps_ahead_of_the_run_when_read_then_the_cursor_stops_at_the_runs_start(
+    sf_jobs: JobService, emulator: sf.SalesforceEmulator
+) -> None:
+    """A CRM clock ahead of ours must not carry the cursor past changes made after the run began.
+
+    Records stamped after the run's start wait for a run that starts after their stamp.
+    """
+    sf_jobs.create(accounts_job())
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    early = emulator.set_modstamp("Account", ahead, count=5)
+    run, first = sf_jobs.run("sf-accounts")
+    assert (first.counts.read, first.counts.created) == (295, 295), first.message
+    state = sf_jobs.get("sf-accounts")[0].state
+    cursor = state.get("cursor") or state["full_sync"]["cursor"]
+    started = run.started_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert cursor["modstamp"] <= started  # not an hour ahead
+    # A change after the run began, stamped earlier than the records from the future.
+    target = next(i for i in reversed(emulator.ids("Account")) if i not in early)
+    emulator.update("Account", target, {"Industry": "Changed after the cap"})
+    emulator.set_modstamp("Account", datetime.now(UTC), ids=[target])
+    _, second = sf_jobs.run("sf-accounts")
+    assert (second.counts.updated, second.counts.created) == (1, 0), second.message
+    assert sf_jobs.hub.find_record("account", target).values["industry"] == "Changed after the cap"
+
+
 def test_most_recent_wins_keeps_the_newer_hub_value(
     sf_jobs: JobService, emulator: sf.SalesforceEmulator
 ) -> None:
