@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +160,7 @@ def _salesforce(jobs: JobService, tmp_path: Path) -> Iterator[Source]:
                         {"source": "Name", "target": "name"},
                         {"source": "NumberOfEmployees", "target": "employees"},
                     ],
-                    "settings": {"full_sync_every": None},
+                    "settings": {"full_sync_every": None, "lookback_seconds": 0},
                 }
             )
         )
@@ -171,7 +171,7 @@ def _salesforce(jobs: JobService, tmp_path: Path) -> Iterator[Source]:
             return target
 
         def touch_others(ids: list[str]) -> None:
-            emulator.set_modstamp("Account", datetime.now(UTC) - timedelta(seconds=5), ids=ids)
+            emulator.set_modstamp("Account", datetime.now(UTC), ids=ids)
 
         yield Source("sf-accounts", False, change_one, touch_others)
 
@@ -195,7 +195,7 @@ def _hubspot(jobs: JobService, tmp_path: Path) -> Iterator[Source]:
                         {"source": "name", "target": "name"},
                         {"source": "numberofemployees", "target": "employees"},
                     ],
-                    "settings": {"full_sync_every": None},
+                    "settings": {"full_sync_every": None, "lookback_seconds": 0},
                 }
             )
         )
@@ -206,7 +206,7 @@ def _hubspot(jobs: JobService, tmp_path: Path) -> Iterator[Source]:
             return target
 
         def touch_others(ids: list[str]) -> None:
-            emulator.set_modstamp("companies", datetime.now(UTC) - timedelta(seconds=5), ids=ids)
+            emulator.set_modstamp("companies", datetime.now(UTC), ids=ids)
 
         yield Source("hs-companies", False, change_one, touch_others)
 
@@ -283,15 +283,14 @@ def test_given_records_touched_without_a_change_when_run_incrementally_then_noth
     _, first = jobs.run(source.job)
     assert first.counts.created == RECORDS, first.message
     before = _rows(jobs)
-    touched = sorted(_remote_of(before[1]))[:10]
-    source.touch_others(touched)
     changed = source.change_one()
+    touched = sorted(set(_remote_of(before[1])) - {changed})[:10]
+    source.touch_others(touched)
     with _writes(jobs) as writes:
         _, second = jobs.run(source.job)
         assert (writes("record"), writes("link")) == (1, 1)  # the changed record, its link's refresh
     assert second.status == "succeeded", second.message
     counts = second.counts
-    read_back = len(set(touched) | {changed})
-    assert counts.read >= read_back  # the touched ones and the changed one (and the lookback window)
-    assert (counts.updated, counts.created, counts.unchanged) == (1, 0, counts.read - 1)
+    # No lookback: exactly the touched ones and the changed one are read.
+    assert (counts.read, counts.updated, counts.created, counts.unchanged) == (11, 1, 0, 10)
     _assert_only_changed(before, _rows(jobs), changed, full=False)
