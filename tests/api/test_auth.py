@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from crmhub.services.hub import HubService
 from crmhub.services.tokens import SESSION_LIFETIME, SESSION_MAX_AGE, TokenService
-from crmhub.store.models import ApiToken
+from crmhub.store.models import ApiToken, User
 
 from .conftest import ADMIN_PASSWORD, SHORT_LOCK, Api, ManualClock, running_api
 
@@ -125,6 +125,44 @@ def test_last_used_is_recorded_at_most_once_a_minute(locked_api: Api) -> None:
             session.query(ApiToken).filter(ApiToken.name == "tests", ApiToken.user_id == 3).one().last_used_at
         )
     assert first is not None and first == second
+
+
+def _last_used(api: Api, name: str, email: str) -> datetime | None:
+    with api.hub.db.read() as session:
+        token = (
+            session.query(ApiToken)
+            .join(User, User.id == ApiToken.user_id)
+            .filter(ApiToken.name == name, User.email == email)
+            .one()
+        )
+        return token.last_used_at
+
+
+def test_a_tokens_last_used_moves_with_each_use_a_minute_or_more_after_the_last_recorded_one(
+    hub: HubService,
+) -> None:
+    """``last_used_at`` is written at most once a minute (LAST_USED_RESOLUTION), and then every time."""
+    clock = ManualClock()
+    with running_api(hub, clock=clock) as api:
+        client = api.client("viewer")
+        assert _last_used(api, "tests", "viewer@example.com") is None  # issued, never used
+        first_use = clock.now
+        assert client.get("/auth/me").status_code == 200
+        assert _last_used(api, "tests", "viewer@example.com") == first_use
+
+        clock.advance(timedelta(seconds=59))  # within the minute: not written again
+        assert client.get("/jobs").status_code == 200
+        assert _last_used(api, "tests", "viewer@example.com") == first_use
+
+        clock.advance(timedelta(seconds=1))  # a minute after the recorded use: written
+        assert client.get("/auth/me").status_code == 200
+        assert _last_used(api, "tests", "viewer@example.com") == first_use + timedelta(seconds=60)
+
+        clock.advance(timedelta(hours=3))  # and again on a much later use
+        assert client.get("/auth/me").status_code == 200
+        assert _last_used(api, "tests", "viewer@example.com") == clock.now
+        # Another user's token is untouched by these calls.
+        assert _last_used(api, "tests", "advanced@example.com") is None
 
 
 def test_a_deactivated_users_tokens_stop_working_and_the_last_admin_stays(locked_api: Api) -> None:

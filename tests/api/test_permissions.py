@@ -1,7 +1,12 @@
-"""Every route × every role: 401 without a token, 403 without the permission, 2xx with it.
+"""Every route × every kind of caller, against a table written by hand.
 
-The route list comes from the app itself, and every route needs an example request below — so a
-new route without one fails ``test_every_route_has_an_example``.
+:data:`MATRIX` says, per route, what each caller gets: ``ok`` (2xx), ``401`` (no valid credential
+for this route) or ``403`` (authenticated, not allowed). The callers: no token, a viewer, a viewer
+with a permission set granting the one permission ``jobs:run`` ("runner"), an advanced user, an
+admin, and the trigger token of another job. The expectations are typed out here on purpose — not
+computed from the product's permission tables — so giving a role a permission it should not have
+fails a row. A route the app serves without a row (or a row for a route it no longer serves) fails
+``test_every_route_has_a_row_in_the_matrix``.
 """
 
 from __future__ import annotations
@@ -21,20 +26,114 @@ from crmhub.config import Settings
 from crmhub.services.connections import ConnectionService
 from crmhub.services.hub import HubService
 from crmhub.services.tokens import TokenService
-from crmhub.services.users import ROLE_PERMISSIONS, Role, UserService
+from crmhub.services.users import UserService
 from crmhub.store.database import Database
 from crmhub.sync.spec import JobSpec
 
 from .conftest import ACCOUNTS_JOB, ADMIN_PASSWORD, ROLES, Api, running_api, write_accounts
 
 PREFIX = "/api/v1"
-#: What each test role may do (the runner is a viewer with a permission set granting jobs:run).
-GRANTS = {
-    "admin": {p.value for p in ROLE_PERMISSIONS[Role.ADMIN]},
-    "advanced": {p.value for p in ROLE_PERMISSIONS[Role.ADVANCED]},
-    "viewer": {p.value for p in ROLE_PERMISSIONS[Role.VIEWER]},
-    "runner": {p.value for p in ROLE_PERMISSIONS[Role.VIEWER]} | {"jobs:run"},
-}
+#: The callers, in the matrix's column order ("trigger": a trigger token of a job no path names).
+CALLERS = ("anonymous", "viewer", "runner", "advanced", "admin", "trigger")
+
+#: What each caller gets from each route. Written by hand: change a row only when the product's
+#: access rules are meant to change, and say so in docs/decisions.md.
+MATRIX_TEXT = """
+route                                                         anonymous viewer runner advanced admin trigger
+GET /health                                                   ok        ok     ok     ok       ok    ok
+POST /auth/login                                              ok        ok     ok     ok       ok    ok
+POST /auth/logout                                             401       ok     ok     ok       ok    401
+GET /auth/me                                                  401       ok     ok     ok       ok    401
+GET /users                                                    401       403    403    403      ok    401
+POST /users                                                   401       403    403    403      ok    401
+GET /users/{user_id}                                          401       403    403    403      ok    401
+PATCH /users/{user_id}                                        401       403    403    403      ok    401
+DELETE /users/{user_id}                                       401       403    403    403      ok    401
+POST /users/{user_id}/permission-sets                         401       403    403    403      ok    401
+DELETE /users/{user_id}/permission-sets/{permission_set}      401       403    403    403      ok    401
+GET /users/{user_id}/tokens                                   401       403    403    403      ok    401
+POST /users/{user_id}/tokens                                  401       403    403    403      ok    401
+GET /permission-sets                                          401       403    403    403      ok    401
+POST /permission-sets                                         401       403    403    403      ok    401
+DELETE /permission-sets/{permission_set}                      401       403    403    403      ok    401
+GET /audit-events                                             401       403    403    403      ok    401
+GET /tokens                                                   401       ok     ok     ok       ok    401
+POST /tokens                                                  401       403    403    ok       ok    401
+DELETE /tokens/{token_id}                                     401       ok     ok     ok       ok    401
+GET /connection-kinds                                         401       ok     ok     ok       ok    401
+GET /connections                                              401       ok     ok     ok       ok    401
+POST /connections                                             401       403    403    ok       ok    401
+GET /connections/{connection}                                 401       ok     ok     ok       ok    401
+PATCH /connections/{connection}                               401       403    403    ok       ok    401
+DELETE /connections/{connection}                              401       403    403    ok       ok    401
+POST /connections/{connection}/test                           401       403    403    ok       ok    401
+GET /connections/{connection}/objects                         401       ok     ok     ok       ok    401
+GET /connections/{connection}/objects/{remote_object}         401       ok     ok     ok       ok    401
+GET /jobs                                                     401       ok     ok     ok       ok    401
+POST /jobs                                                    401       403    403    ok       ok    401
+POST /jobs/import                                             401       403    403    ok       ok    401
+GET /jobs/{job}                                               401       ok     ok     ok       ok    401
+PATCH /jobs/{job}                                             401       403    403    ok       ok    401
+DELETE /jobs/{job}                                            401       403    403    ok       ok    401
+POST /jobs/{job}/duplicate                                    401       403    403    ok       ok    401
+POST /jobs/{job}/enable                                       401       403    403    ok       ok    401
+POST /jobs/{job}/disable                                      401       403    403    ok       ok    401
+GET /jobs/{job}/export                                        401       ok     ok     ok       ok    401
+POST /jobs/automap                                            401       403    403    ok       ok    401
+POST /jobs/validate                                           401       403    403    ok       ok    401
+POST /jobs/preview                                            401       403    403    ok       ok    401
+GET /jobs/{job}/automap                                       401       ok     ok     ok       ok    401
+GET /jobs/{job}/validate                                      401       ok     ok     ok       ok    401
+GET /jobs/{job}/preview                                       401       ok     ok     ok       ok    401
+POST /jobs/{job}/runs                                         401       403    ok     ok       ok    401
+POST /jobs/{job}/rebuild-mapping                              401       403    403    ok       ok    401
+POST /jobs/{job}/trigger                                      401       401    401    401      401   401
+GET /jobs/{job}/trigger/runs/{run_id}                         401       401    401    401      401   401
+GET /jobs/{job}/trigger-tokens                                401       ok     ok     ok       ok    401
+POST /jobs/{job}/trigger-tokens                               401       403    403    ok       ok    401
+DELETE /jobs/{job}/trigger-tokens/{token_id}                  401       403    403    ok       ok    401
+GET /runs                                                     401       ok     ok     ok       ok    401
+GET /runs/{run_id}                                            401       ok     ok     ok       ok    401
+POST /runs/{run_id}/cancel                                    401       403    ok     ok       ok    401
+GET /runs/{run_id}/events                                     401       ok     ok     ok       ok    401
+GET /runs/{run_id}/errors                                     401       ok     ok     ok       ok    401
+GET /runs/{run_id}/errors.csv                                 401       ok     ok     ok       ok    401
+GET /runs/{run_id}/snapshot                                   401       ok     ok     ok       ok    401
+GET /runs/{run_id}/progress                                   401       ok     ok     ok       ok    401
+GET /hub/object-types                                         401       ok     ok     ok       ok    401
+POST /hub/object-types                                        401       403    403    ok       ok    401
+GET /hub/object-types/{object_type}                           401       ok     ok     ok       ok    401
+GET /hub/object-types/{object_type}/attributes                401       ok     ok     ok       ok    401
+POST /hub/object-types/{object_type}/attributes               401       403    403    ok       ok    401
+GET /hub/object-types/{object_type}/records                   401       ok     ok     ok       ok    401
+GET /hub/records/{hub_id}                                     401       ok     ok     ok       ok    401
+POST /hub/records/{hub_id}/key                                401       403    403    ok       ok    401
+"""
+
+#: Routes announced for this issue but not served by this branch yet. The completeness test accepts
+#: a row here only while the app does not serve the route; once it does, move the row to
+#: MATRIX_TEXT and give it an example request in EXAMPLES. The key change needs ``hub:write``
+#: (advanced and admin); if it lands under another path (``/hub/records/…``), the row moves with it.
+PENDING_ROUTES_TEXT = """
+route                                                         anonymous viewer runner advanced admin trigger
+"""
+
+
+def _parse(table: str) -> dict[str, dict[str, str]]:
+    lines = [line.split() for line in table.strip().splitlines()]
+    header, rows = lines[0], lines[1:]
+    assert tuple(header[1:]) == CALLERS, header
+    out: dict[str, dict[str, str]] = {}
+    for row in rows:
+        method, path, *outcomes = row
+        assert len(outcomes) == len(CALLERS) and set(outcomes) <= {"ok", "401", "403"}, row
+        assert f"{method} {path}" not in out, f"two rows for {method} {path}"
+        out[f"{method} {path}"] = dict(zip(CALLERS, outcomes, strict=True))
+    return out
+
+
+MATRIX = _parse(MATRIX_TEXT)
+PENDING_ROUTES = _parse(PENDING_ROUTES_TEXT)
 
 
 @dataclass
@@ -52,6 +151,8 @@ class World:
     job_id: int
     run_id: str
     hub_id: str
+    #: A trigger token of a job that no example's path names.
+    other_trigger: str
     counter: Iterator[int] = field(default_factory=itertools.count)
 
     def name(self, prefix: str) -> str:
@@ -188,8 +289,10 @@ EXAMPLES: dict[str, Callable[[World, str], Call]] = {
     ),
     "GET /hub/records/{hub_id}": lambda w, r: Call(f"/hub/records/{w.hub_id}"),
     "POST /hub/records/{hub_id}/key": lambda w, r: Call(f"/hub/records/{w.hub_id}/key", {"value": w.name("key")}),
+    "POST /jobs/{job}/trigger": lambda w, r: Call(f"/jobs/{w.job_id}/trigger"),
+    "GET /jobs/{job}/trigger/runs/{run_id}": lambda w, r: Call(f"/jobs/{w.job_id}/trigger/runs/{w.run_id}"),
 }
-#: Routes a trigger token opens (and nothing else does).
+#: Routes a trigger token opens: its own job's token succeeds (the matrix has every other caller).
 TRIGGER_EXAMPLES = {
     "POST /jobs/{job}/trigger": lambda w, job, run: Call(f"/jobs/{job}/trigger"),
     "GET /jobs/{job}/trigger/runs/{run_id}": lambda w, job, run: Call(f"/jobs/{job}/trigger/runs/{run}"),
@@ -223,7 +326,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             run, outcome = api.jobs.run("accounts-in")
             assert outcome.status == "succeeded_with_errors", outcome.message
             record = hub.find_record("account", "A1")
-            yield World(api, folder, job.id, run.id, record.hub_id)
+            other = api.jobs.duplicate("accounts-in", "no-path-names-me").id
+            other_trigger = TokenService(hub).create_trigger(other, "other job's trigger").text
+            yield World(api, folder, job.id, run.id, record.hub_id, other_trigger)
             for run_id in _active_runs(hub):
                 api.executor.wait(run_id, 60)
     finally:
@@ -243,12 +348,27 @@ def _send(client: httpx.Client, method: str, call: Call) -> httpx.Response:
     return client.request(method, call.path, json=call.json, params=call.params, headers=call.headers)
 
 
-def test_every_route_has_an_example() -> None:
-    keys = {f"{m} {p.removeprefix(PREFIX)}" for m, p in ROUTES}
-    assert keys - set(EXAMPLES) - set(TRIGGER_EXAMPLES) == set(), (
-        "add an example request for the new route(s)"
+def _served() -> set[str]:
+    """Every route the app serves, as "METHOD /path" without the /api/v1 prefix."""
+    return {f"{m} {p.removeprefix(PREFIX)}" for m, p in ROUTES}
+
+
+def test_every_route_has_a_row_in_the_matrix() -> None:
+    served = _served()
+    missing = served - set(MATRIX)
+    pending_served = missing & set(PENDING_ROUTES)
+    assert not pending_served, (
+        f"{sorted(pending_served)} is served now: move its row from PENDING_ROUTES_TEXT to MATRIX_TEXT "
+        "and give it an example request in EXAMPLES"
     )
-    assert set(EXAMPLES) | set(TRIGGER_EXAMPLES) <= keys, "examples of routes that no longer exist"
+    assert not missing, f"add a row to MATRIX_TEXT (and an example to EXAMPLES) for {sorted(missing)}"
+    assert not set(MATRIX) - served, f"rows for routes the app no longer serves: {sorted(set(MATRIX) - served)}"
+    assert not set(PENDING_ROUTES) & set(MATRIX), "a route is both pending and in the matrix"
+
+
+def test_every_row_of_the_matrix_has_an_example_request() -> None:
+    assert set(EXAMPLES) == set(MATRIX)
+    assert set(TRIGGER_EXAMPLES) <= set(MATRIX)
 
 
 def test_the_openapi_document_names_what_each_route_needs() -> None:
@@ -261,23 +381,37 @@ def test_the_openapi_document_names_what_each_route_needs() -> None:
     assert needs == {k: v or "public" for k, v in AUTH.items()}
 
 
-@pytest.mark.parametrize("route", sorted(EXAMPLES), ids=lambda r: r.replace(" ", "_"))
-def test_route_answers_401_403_or_2xx_by_role(world: World, route: str) -> None:
+def _client(world: World, caller: str) -> httpx.Client:
+    if caller == "anonymous":
+        return world.api.client(None)
+    if caller == "trigger":
+        return world.api.client(None, headers={"Authorization": f"Bearer {world.other_trigger}"})
+    return world.api.client(caller)
+
+
+def _outcome(response: httpx.Response) -> str:
+    if 200 <= response.status_code < 300:
+        return "ok"
+    return str(response.status_code)
+
+
+@pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: r.replace(" ", "_"))
+def test_route_answers_each_caller_as_the_matrix_says(world: World, route: str) -> None:
     method = route.split(" ", 1)[0]
-    needs = AUTH[route]
-    if needs is not None:
-        anonymous = _send(world.api.client(None), method, EXAMPLES[route](world, "admin"))
-        assert anonymous.status_code == 401, anonymous.text
-        assert anonymous.headers["content-type"] == "application/problem+json"
-    for role in ROLES:
-        call = EXAMPLES[route](world, role)
-        response = _send(world.api.client(role), method, call)
-        allowed = needs in (None, "authenticated") or needs in GRANTS[role]
-        if allowed:
-            assert 200 <= response.status_code < 300, f"{role}: {response.status_code} {response.text}"
-        else:
-            assert response.status_code == 403, f"{role}: {response.status_code} {response.text}"
-            assert response.json()["code"] == "forbidden"
+    got: dict[str, str] = {}
+    for caller in CALLERS:
+        # Callers without a user of their own send the admin's example (a path that exists).
+        role = caller if caller in ROLES else "admin"
+        response = _send(_client(world, caller), method, EXAMPLES[route](world, role))
+        got[caller] = _outcome(response)
+        if got[caller] in {"401", "403"}:
+            assert response.headers["content-type"] == "application/problem+json", response.text
+            assert response.json()["code"] == ("forbidden" if got[caller] == "403" else "unauthenticated"), (
+                response.text
+            )
+        elif got[caller] != "ok":
+            got[caller] += f" {response.text[:200]}"
+    assert got == MATRIX[route]
 
 
 @pytest.mark.parametrize("route", sorted(TRIGGER_EXAMPLES), ids=lambda r: r.replace(" ", "_"))

@@ -330,12 +330,12 @@ def test_next_run(schedule: dict[str, Any], after: str, expected: str | None) ->
     got = next_run(parsed, datetime.fromisoformat(after.replace("Z", "+00:00")))
     if expected is None:
         assert got is None
-        return
-    assert got is not None and got.tzinfo is not None and got.utcoffset() == timedelta(0)
-    want = datetime.fromisoformat(expected)
-    assert got == want, f"got {got.astimezone(parsed.zone).isoformat()}, want {expected}"
-    # The local rendering matches too (the offset says which of two occurrences it is).
-    assert got.astimezone(parsed.zone).utcoffset() == want.utcoffset()
+    else:
+        assert got is not None and got.tzinfo is not None and got.utcoffset() == timedelta(0)
+        want = datetime.fromisoformat(expected)
+        assert got == want, f"got {got.astimezone(parsed.zone).isoformat()}, want {expected}"
+        # The local rendering matches too (the offset says which of two occurrences it is).
+        assert got.astimezone(parsed.zone).utcoffset() == want.utcoffset()
 
 
 def test_given_a_naive_after_when_asking_then_it_is_refused() -> None:

@@ -89,6 +89,31 @@ def test_given_5000_records_sharing_one_modstamp_when_synced_incrementally_then_
         assert len(jobs.hub.list_records("account", where={"industry": "Tied"}, limit=1000)) == 100
 
 
+def test_given_modstamps_ahead_of_the_run_when_read_then_the_cursor_stops_at_the_runs_start(
+    sf_jobs: JobService, emulator: sf.SalesforceEmulator
+) -> None:
+    """A CRM clock ahead of ours must not carry the cursor past changes made after the run began.
+
+    Records stamped after the run's start wait for a run that starts after their stamp.
+    """
+    sf_jobs.create(accounts_job())
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    early = emulator.set_modstamp("Account", ahead, count=5)
+    run, first = sf_jobs.run("sf-accounts")
+    assert (first.counts.read, first.counts.created) == (295, 295), first.message
+    state = sf_jobs.get("sf-accounts")[0].state
+    cursor = state.get("cursor") or state["full_sync"]["cursor"]
+    started = run.started_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert cursor["modstamp"] <= started  # not an hour ahead
+    # A change after the run began, stamped earlier than the records from the future.
+    target = next(i for i in reversed(emulator.ids("Account")) if i not in early)
+    emulator.update("Account", target, {"Industry": "Changed after the cap"})
+    emulator.set_modstamp("Account", datetime.now(UTC), ids=[target])
+    _, second = sf_jobs.run("sf-accounts")
+    assert (second.counts.updated, second.counts.created) == (1, 0), second.message
+    assert sf_jobs.hub.find_record("account", target).values["industry"] == "Changed after the cap"
+
+
 def test_most_recent_wins_keeps_the_newer_hub_value(
     sf_jobs: JobService, emulator: sf.SalesforceEmulator
 ) -> None:
@@ -205,6 +230,63 @@ def test_contacts_go_out_attached_to_their_linked_account(
     # The failed one is retried on the next run although nothing changed; the created one is not resent.
     _, again = sf_jobs.run("contacts-out")
     assert (again.counts.unchanged, again.counts.failed, again.counts.sent) == (1, 1, 0)
+
+
+def test_given_a_contact_that_failed_to_go_out_when_nothing_changes_then_each_next_run_retries_it(
+    sf_jobs: JobService, emulator: sf.SalesforceEmulator
+) -> None:
+    """The retry comes from the ledger, not from the record looking recently changed."""
+    from crmhub.store import runs as run_repo
+    from crmhub.store.models import Record
+
+    sf_jobs.hub.upsert(
+        "contact",
+        [
+            {"email": "ada@example.org", "first_name": "Ada", "last_name": "Lovelace"},
+            {"email": "nolast@example.org", "first_name": "No"},  # LastName is required
+        ],
+    )
+    # Written long before any run: only a retry, not the watermark's skew, can bring one back.
+    with sf_jobs.db.begin() as session:
+        session.query(Record).update({Record.updated_at: datetime.now(UTC) - timedelta(hours=1)})
+    sf_jobs.create(
+        JobSpec.model_validate(
+            {
+                "name": "contacts-out",
+                "direction": "outbound",
+                "connection": "sf",
+                "remote_object": "Contact",
+                "object_type": "contact",
+                "mapping": [
+                    {"source": "email", "target": "Email"},
+                    {"source": "first_name", "target": "FirstName"},
+                    {"source": "last_name", "target": "LastName"},
+                ],
+                "settings": {"error_threshold_percent": 60},
+            }
+        )
+    )
+    _, first = sf_jobs.run("contacts-out")
+    assert (first.counts.created, first.counts.failed) == (1, 1), first.message
+    for _ in range(2):  # retried on every run while it fails, not only on the next one
+        run, again = sf_jobs.run("contacts-out")
+        assert (again.counts.failed, again.counts.sent, again.counts.created) == (1, 0, 0), again.message
+        with sf_jobs.db.read() as session:
+            ledger = run_repo.errors(session, run.id)
+        assert [e.error_class for e in ledger] == ["REQUIRED_FIELD_MISSING"]
+    sf_jobs.hub.upsert("contact", [{"email": "nolast@example.org", "last_name": "Last"}])
+    _, fixed = sf_jobs.run("contacts-out")
+    assert (fixed.counts.created, fixed.counts.failed) == (1, 0), fixed.message
+    _, quiet = sf_jobs.run("contacts-out")
+    assert (quiet.counts.sent, quiet.counts.failed, quiet.counts.created) == (0, 0, 0)
+    assert sorted(
+        c["Email"]
+        for c in (emulator.get("Contact", i) for i in emulator.ids("Contact"))
+        if c["Email"] in {"ada@example.org", "nolast@example.org"}
+    ) == [
+        "ada@example.org",
+        "nolast@example.org",
+    ]
 
 
 def test_outbound_automap_starts_from_the_crm_objects_template(sf_jobs: JobService) -> None:
