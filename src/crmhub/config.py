@@ -66,6 +66,28 @@ class Settings(BaseSettings):
     read_process_min_records: int = Field(default=50_000, ge=0)
     #: Folders whose files connections may use (None: ``<home>/files``); see :attr:`resolved_file_roots`.
     file_roots: Annotated[list[Path] | None, NoDecode] = None
+    #: Hosts (names, ``*.suffix`` patterns, IP addresses or networks) connections and webhooks may
+    #: reach besides each CRM's own hosts (see ``crmhub.connectors.egress``).
+    connection_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Whether connections and webhooks may reach this machine (the bundled emulators, a local receiver).
+    egress_loopback: bool = True
+
+    @field_validator("connection_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        # From the environment: a JSON list, or names separated by commas or spaces.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    raise ConfigError(
+                        f"CRMHUB_CONNECTION_HOSTS is not a JSON list: {text!r}",
+                        hint='write ["crm.example.com", "10.0.0.0/8"] or crm.example.com,10.0.0.0/8',
+                    ) from None
+            return [part for part in text.replace(",", " ").split() if part]
+        return value
 
     @field_validator("file_roots", mode="before")
     @classmethod

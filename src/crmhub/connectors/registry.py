@@ -28,6 +28,11 @@ class ConnectorSpec:
     #: Settings that name local files or folders: confined to the allowed file roots (the class then
     #: also takes the option ``file_roots``, and checks again whenever it opens a file).
     path_settings: tuple[str, ...] = ()
+    #: Settings that name where credentials are sent (URLs): their hosts must be the CRM's own
+    #: (``hosts``), allowed by the operator, or loopback (see ``crmhub.connectors.egress``).
+    url_settings: tuple[str, ...] = ()
+    #: Host names and ``*.suffix`` patterns of the CRM's real endpoints.
+    hosts: tuple[str, ...] = ()
 
     def fields(self) -> dict[str, list[dict[str, Any]]]:
         """What the CLI, API and UI ask for: name, type, required, secret, description."""

@@ -15,7 +15,9 @@ from pydantic import BaseModel
 
 from crmhub.connectors import registry
 from crmhub.connectors.base import ConnectionCheck, Connector
+from crmhub.connectors.egress import check_endpoint
 from crmhub.connectors.files import confine
+from crmhub.core.errors import ValidationError
 from crmhub.services.hub import SYSTEM_ACTOR, HubService
 from crmhub.store import audit
 from crmhub.store import connections as repo
@@ -53,6 +55,20 @@ class ConnectionService:
             if value:
                 confine(value, roots, what=f"the {spec.label} connection's {name}")
 
+    def _check_endpoints(self, spec: registry.ConnectorSpec, settings: BaseModel | Mapping[str, Any]) -> None:
+        """EndpointNotAllowedError when a URL setting names a host credentials may not go to."""
+        options = self.hub.settings
+        for name in spec.url_settings:
+            value = settings.get(name) if isinstance(settings, Mapping) else getattr(settings, name, None)
+            if value:
+                check_endpoint(
+                    str(value),
+                    what=f"the {spec.label} connection's {name}",
+                    kind_hosts=spec.hosts,
+                    allowed=options.connection_hosts,
+                    loopback=options.egress_loopback,
+                )
+
     def _view(self, connection: Connection, vault: Vault) -> ConnectionView:
         return ConnectionView(
             connection.id,
@@ -76,6 +92,7 @@ class ConnectionService:
         spec = registry.get(kind)
         parsed_settings, _ = spec.validate(settings, credentials)
         self._check_paths(spec, parsed_settings)
+        self._check_endpoints(spec, parsed_settings)
         clean_credentials = {k: v for k, v in credentials.items() if v not in (None, "")}
         vault = self.vault()
         with self.db.begin() as session:
@@ -104,8 +121,14 @@ class ConnectionService:
         settings: Mapping[str, Any] | None,
         credentials: Mapping[str, Any] | None,
         actor: str = SYSTEM_ACTOR,
+        trusted: bool = False,
     ) -> ConnectionView:
-        """Change settings and/or credentials (merged; a null value removes one). Credentials stay sealed."""
+        """Change settings and/or credentials (merged; a null value removes one). Credentials stay sealed.
+
+        Changing where the credentials are sent (a URL setting) needs every stored credential given
+        again in the same update, unless the caller is ``trusted`` (an admin, the local CLI): else
+        whoever may edit connections could send the stored secrets to a server of theirs.
+        """
         vault = self.vault()
         with self.db.begin() as session:
             connection = repo.get_connection(session, name)
@@ -124,7 +147,19 @@ class ConnectionService:
             spec = registry.get(connection.kind)
             parsed, _ = spec.validate(new_settings, new_credentials)
             self._check_paths(spec, parsed)
+            self._check_endpoints(spec, parsed)
+            old_settings = dict(connection.settings)
             connection.settings = parsed.model_dump(mode="json", exclude_none=True)
+            moved = [n for n in spec.url_settings if old_settings.get(n) != connection.settings.get(n)]
+            stored = set(repo.read_credentials(vault, connection))
+            given = {k for k, v in (credentials or {}).items() if v not in (None, "")}
+            if moved and not trusted and not stored <= given:
+                raise ValidationError(
+                    f"changing {', '.join(moved)} of connection {connection.name!r} sends its stored "
+                    "credentials to another address: give them again in the same change "
+                    f"({', '.join(sorted(stored - given))})",
+                    hint="or ask an admin to make the change",
+                )
             if credentials:
                 repo.update_credentials(session, vault, connection, new_credentials)
             connection.status, connection.status_message = "untested", ""
@@ -135,7 +170,12 @@ class ConnectionService:
                 object_kind="connection",
                 object_name=connection.name,
                 details={
-                    "settings": sorted((settings or {}).keys()),
+                    # Old and new value of every setting that changed (settings hold no secrets).
+                    "settings": {
+                        key: [old_settings.get(key), connection.settings.get(key)]
+                        for key in sorted(set(old_settings) | set(connection.settings))
+                        if old_settings.get(key) != connection.settings.get(key)
+                    },
                     "credential_fields": sorted((credentials or {}).keys()),
                 },
             )
@@ -163,6 +203,8 @@ class ConnectionService:
             connection = repo.get_connection(session, name_or_id)
             kind, settings = connection.kind, dict(connection.settings)
             credentials = repo.read_credentials(vault, connection)
+        # Again at every open: a connection saved before the policy (or under another) is held to it.
+        self._check_endpoints(registry.get(kind), settings)
         if registry.get(kind).path_settings:
             options.setdefault("file_roots", self.hub.settings.resolved_file_roots)
         return registry.ConnectorRecipe(kind, settings, credentials, options)

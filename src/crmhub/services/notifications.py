@@ -48,6 +48,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crmhub import __version__
+from crmhub.connectors.egress import EndpointNotAllowedError, check_destination
 from crmhub.core.clock import utcnow
 from crmhub.services.hub import HubService
 from crmhub.store import runs as run_repo
@@ -266,6 +267,16 @@ class Notifier:
         }
         if channel.secret:
             headers["X-Crmhub-Signature"] = sign(channel.secret, body)
+        settings = self.hub.settings
+        try:  # right before each delivery: what the host resolves to now
+            check_destination(
+                channel.url,
+                what="the webhook URL",
+                allowed=settings.connection_hosts,
+                loopback=settings.egress_loopback,
+            )
+        except EndpointNotAllowedError as exc:
+            raise _Permanent(str(exc)) from None
         response = self._http.post(channel.url, content=body, headers=headers)
         status = response.status_code
         if 200 <= status < 300:

@@ -107,7 +107,11 @@ def update_connection(
     body: ConnectionUpdate, ctx: Ctx, connection: ConnectionRef, principal: Principal = allow(WRITE)
 ) -> ConnectionPublic:
     view = ctx.connections.update(
-        connection, settings=body.settings, credentials=body.credentials, actor=principal.actor
+        connection,
+        settings=body.settings,
+        credentials=body.credentials,
+        actor=principal.actor,
+        trusted=principal.has(Permission.USERS_MANAGE.value),  # an admin may move stored secrets
     )
     return connection_public(view)
 

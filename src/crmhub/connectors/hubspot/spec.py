@@ -45,5 +45,7 @@ SPEC = register(
         settings_model=HubSpotSettings,
         credentials_model=HubSpotCredentials,
         factory="crmhub.connectors.hubspot.connector:HubSpotConnector",
+        url_settings=("base_url",),
+        hosts=("*.hubapi.com", "api.hubspot.com"),
     )
 )

@@ -46,5 +46,7 @@ SPEC = register(
         settings_model=SalesforceSettings,
         credentials_model=SalesforceCredentials,
         factory="crmhub.connectors.salesforce.connector:SalesforceConnector",
+        url_settings=("login_url", "instance_url"),
+        hosts=("*.salesforce.com", "*.force.com", "*.cloudforce.com", "*.salesforce.mil", "*.sfcrmproducts.cn"),
     )
 )
