@@ -66,9 +66,7 @@ def test_given_rows_with_an_empty_overlong_or_nul_id_when_read_then_they_are_rej
     assert [r.values["name"] for r in records] == ["Acme", "Widest"]
     assert [(r.row, r.remote_id) for r in rejected] == [(3, None), (4, None), (6, None)]
     assert "line 6: its id in column 'id' holds a NUL character" in rejected[2].message
-    assert (
-        rejected[0].message == "accounts.csv: line 3: its id column 'id' is empty; give every row a unique id"
-    )
+    assert rejected[0].message == "accounts.csv: line 3: its id column 'id' is empty; give every row a unique id"
     assert "line 4: its id in column 'id' is 257 characters long (at most 255)" in rejected[1].message
 
 

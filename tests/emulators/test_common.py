@@ -24,9 +24,7 @@ def test_given_a_frozen_clock_when_writes_happen_then_stamps_still_increase() ->
     assert clock.next_stamp() > stamps[-1]
 
 
-def test_given_a_burst_of_writes_on_a_running_clock_when_stamped_then_no_stamp_is_ahead_of_the_clock() -> (
-    None
-):
+def test_given_a_burst_of_writes_on_a_running_clock_when_stamped_then_no_stamp_is_ahead_of_the_clock() -> None:
     """A run that reads "until now" right after a write must find it, as with a real CRM."""
     clock = EmulatorClock()
     stamps = []

@@ -17,9 +17,7 @@ def test_given_any_row_when_an_id_is_made_then_it_carries_salesforces_checksum_a
     assert parse_id(made) == (prefix, row)
 
 
-def test_given_rows_around_the_fast_paths_edge_when_ids_are_made_then_they_stay_ordered_and_distinct() -> (
-    None
-):
+def test_given_rows_around_the_fast_paths_edge_when_ids_are_made_then_they_stay_ordered_and_distinct() -> None:
     rows = [0, 1, 61, 62, 3843, 3844, 62**5 - 2, 62**5 - 1, 62**5]
     ids = [make_id("001", r) for r in rows]
     assert [i[:15] for i in ids] == sorted(i[:15] for i in ids)

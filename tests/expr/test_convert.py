@@ -201,9 +201,7 @@ def test_given_a_column_of_dates_when_converted_then_the_pattern_is_compiled_onc
 
 
 @pytest.mark.parametrize("raw", [2**63, -(2**63) - 1, "9223372036854775808", "1,180,591,620,717,411,303,424"])
-def test_given_a_whole_number_past_64_bits_when_converted_then_it_is_a_field_error_not_a_crash(
-    raw: Any,
-) -> None:
+def test_given_a_whole_number_past_64_bits_when_converted_then_it_is_a_field_error_not_a_crash(raw: Any) -> None:
     convert = compile_converter(ValueType("number"), "1,234.56", field="Employees")
     with pytest.raises(ValueConversionError, match="whole number between"):
         convert(raw)

@@ -86,9 +86,7 @@ def test_given_a_bad_value_when_upserted_then_that_record_fails_by_name_and_the_
     assert hub.count_records("account") == 2
 
 
-def test_given_a_whole_number_past_64_bits_when_upserted_then_only_that_record_fails_and_says_why(
-    hub,
-) -> None:
+def test_given_a_whole_number_past_64_bits_when_upserted_then_only_that_record_fails_and_says_why(hub) -> None:
     rows = [
         {"account_id": "A-1", "employees": 2**70},
         {"account_id": "A-2", "employees": "1180591620717411303424"},

@@ -36,7 +36,5 @@ def test_given_an_upsert_that_grows_the_hub_past_10000_when_it_ends_then_postgre
     if hub.db.dialect != "postgresql":
         return  # SQLite's queries are written to need no statistics
     with hub.db.begin() as session:
-        tuples = session.execute(
-            text("SELECT reltuples FROM pg_class WHERE oid = 'record'::regclass")
-        ).scalar()
+        tuples = session.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'record'::regclass")).scalar()
     assert tuples >= 10_000  # analyzed during the load, at its 10,000th new record

@@ -103,13 +103,14 @@ def test_dry_run_changes_nothing_but_reports_what_it_would_do(jobs, files: Path)
     assert jobs.hub.count_records("account") == 0
     job, _ = jobs.get("accounts-in")
     assert job.state == {}
-    # What it read is in its snapshot file; no artifact, no resume point (nothing was committed).
-    assert (
-        outcome.snapshot is not None and len(gzip.decompress(outcome.snapshot.read_bytes()).splitlines()) == 5
-    )
+    # It says so, and writes nothing: no snapshot file, no artifact, no resume point.
+    assert outcome.message == "dry run, nothing was changed: 5 read, 5 created"
+    assert outcome.snapshot is None
+    assert not (jobs.hub.settings.resolved_home / "snapshots").exists()
     with jobs.db.read() as session:
         assert run_repo.artifacts(session, run.id) == []
-        assert run_repo.get_run(session, run.id).checkpoint == {}
+        stored = run_repo.get_run(session, run.id)
+        assert stored.checkpoint == {} and stored.dry_run and stored.message == outcome.message
 
 
 def test_creation_off_counts_new_records_as_ignored(jobs, files: Path) -> None:

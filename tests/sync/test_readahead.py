@@ -64,7 +64,9 @@ def _hub_state(hub: HubService) -> tuple[dict[str, dict], dict[str, tuple[str, s
     with hub.db.read() as session:
         records = {r.key: r.values for r in session.query(Record).filter(Record.deleted_at.is_(None))}
         keys = {r.hub_id: r.key for r in session.query(Record)}
-        links = {link.remote_id: (keys[link.hub_id], link.last_received_hash) for link in session.query(Link)}
+        links = {
+            link.remote_id: (keys[link.hub_id], link.last_received_hash) for link in session.query(Link)
+        }
     return records, links
 
 
@@ -193,9 +195,7 @@ def test_given_a_cancel_when_the_reader_process_reads_then_the_run_stops_and_the
         assert seen_readers
         assert outcome.status == "cancelled"
         assert not _readers()
-        assert not any(
-            psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in seen_readers
-        )
+        assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in seen_readers)
 
 
 def test_given_the_run_process_is_killed_while_a_reader_reads_then_the_reader_ends_by_itself(
@@ -294,11 +294,7 @@ def test_given_a_value_that_does_not_map_when_a_page_is_prepared_then_its_field_
     assert row_a == {"name": "Acme"} and [e.target for e in errors_a] == ["big"]
     assert "whole number" in errors_a[0].message
     assert (row_b, list(errors_b), gone) == ({"big": 5, "name": "Beta"}, [], None)
-    assert [(r.id, r.deleted, r.row) for r in crossed.records()] == [
-        ("a", False, 1),
-        ("b", False, 2),
-        ("c", True, 3),
-    ]
+    assert [(r.id, r.deleted, r.row) for r in crossed.records()] == [("a", False, 1), ("b", False, 2), ("c", True, 3)]
 
 
 def test_given_hubspot_contacts_with_company_references_when_read_by_a_reader_process_then_as_in_process(
@@ -319,11 +315,7 @@ def test_given_hubspot_contacts_with_company_references_when_read_by_a_reader_pr
             )
             events = []
             for remote, object_type, mapping in (
-                (
-                    "companies",
-                    "account",
-                    [("hs_object_id", "account_id"), ("name", "name"), ("domain", "domain")],
-                ),
+                ("companies", "account", [("hs_object_id", "account_id"), ("name", "name"), ("domain", "domain")]),
                 (
                     "contacts",
                     "contact",
@@ -352,9 +344,7 @@ def test_given_hubspot_contacts_with_company_references_when_read_by_a_reader_pr
             assert _by_key(handed, object_type) == _by_key(plain, object_type)
         contacts = _by_key(handed, "contact")
         assert len(contacts) == 1500
-        assert (
-            0 < sum(1 for values in contacts.values() if values.get("account")) < 1500
-        )  # references resolved
+        assert 0 < sum(1 for values in contacts.values() if values.get("account")) < 1500  # references resolved
         handed.close()
         plain.close()
 

@@ -298,7 +298,7 @@ def run(
             console=console,
             transient=False,
         ) as bar:
-            task = bar.add_task(name, total=None, rate="—")
+            task = bar.add_task(f"{name} (dry run)" if dry_run else name, total=None, rate="—")
 
             def progress(p: RunProgress) -> None:
                 elapsed = bar.tasks[task].elapsed or 0.0

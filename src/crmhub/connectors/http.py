@@ -3,7 +3,8 @@
 HTTP outcomes are data: an :class:`ErrorTable` maps a status code — or, first, the CRM's own error
 code from the body — to an :class:`Action`. The client carries the actions out: retry with
 exponential backoff and jitter (honouring ``Retry-After``), refresh the OAuth token and retry (once
-per expiry: a token refused right after it was obtained means the credentials are bad), reject one record, stop on a long-window API limit (the run keeps its cursor), or fail. Every URL and
+per expiry; a token refused right after it was obtained means the credentials are bad), reject one
+record, stop on a long-window API limit (the run keeps its cursor), or fail. Every URL and
 message that leaves this module is redacted.
 """
 
