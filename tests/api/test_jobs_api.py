@@ -220,3 +220,17 @@ def test_the_preview_route_answers_for_an_outbound_job_with_payloads_and_decisio
     assert draft.status_code == 200, draft.text
     assert sorted(r["key"] for r in draft.json()) == ["A1", "A2"]
     assert (folder / "accounts.csv").read_text(encoding="utf-8") == "hub_id,company\n"  # nothing written
+
+
+def test_a_dry_run_through_the_api_says_so_and_changes_nothing(api: Api, tmp_path: Path) -> None:
+    _files(api, tmp_path)
+    admin = api.client("advanced")
+    job_id = admin.post("/jobs", json=ACCOUNTS_JOB).json()["id"]
+    queued = admin.post(f"/jobs/{job_id}/runs", json={"dry_run": True})
+    assert queued.status_code == 202 and queued.json()["dry_run"] is True
+    api.wait(queued.json()["id"])
+    run = admin.get(f"/runs/{queued.json()['id']}").json()
+    assert run["status"] == "succeeded" and run["dry_run"] is True
+    assert run["message"] == "dry run, nothing was changed: 2 read, 2 created"
+    assert api.hub.count_records("account") == 0
+    assert api.jobs.get("accounts-in")[0].state == {}  # no cursor moved
