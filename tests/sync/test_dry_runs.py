@@ -28,7 +28,8 @@ def sf_2000(database_url: str, tmp_path: Path) -> Iterator[tuple[sf.SalesforceEm
         hub = sf_hub(database_url, tmp_path / "home")
         jobs = sf_accounts_job(hub, url)
         _, spec = jobs.get("accounts")
-        jobs.update("accounts", spec.model_copy(update={"settings": spec.settings.model_copy(update={"delete_policy": "soft_delete"})}))
+        settings = spec.settings.model_copy(update={"delete_policy": "soft_delete"})
+        jobs.update("accounts", spec.model_copy(update={"settings": settings}))
         try:
             yield emulator, jobs
         finally:

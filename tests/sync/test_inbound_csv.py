@@ -113,6 +113,19 @@ def test_dry_run_changes_nothing_but_reports_what_it_would_do(jobs, files: Path)
         assert stored.checkpoint == {} and stored.dry_run and stored.message == outcome.message
 
 
+def test_a_dry_run_keeps_the_ledger_of_what_would_fail_and_its_progress_but_writes_no_record(
+    jobs, files: Path
+) -> None:
+    write_csv(files / "accounts.csv", HEADER, ["A1,Acme,10,01.01.2000,de", "A2,Beta,lots,01.01.2000,fr"])
+    jobs.create(inbound_spec())
+    run, outcome = jobs.run("accounts-in", dry_run=True)
+    assert outcome.message == "dry run, nothing was changed: 2 read, 1 created, 1 failed; 1 error(s) in the ledger"
+    assert [(e.remote_id, e.phase, e.field) for e in _errors(jobs, run.id)] == [("A2", "map", "employees")]
+    with jobs.db.read() as session:
+        assert run_repo.get_run(session, run.id).progress_done == 2
+    assert jobs.hub.count_records("account") == 0 and jobs.get("accounts-in")[0].state == {}
+
+
 def test_creation_off_counts_new_records_as_ignored(jobs, files: Path) -> None:
     jobs.hub.upsert("account", [{"account_id": "A1", "name": "Existing"}])
     write_csv(files / "accounts.csv", HEADER, ["A1,Acme,1,01.01.2000,de", "A2,New,2,01.01.2000,de"])

@@ -287,7 +287,7 @@ class InboundRun:
                         remote_ids=[remote for remote, _ in write_backs],
                     )
         except DryRunRollback:
-            cancel = False
+            cancel = self._dry_checkpoint(ledger, total)
         if write_backs and not ctx.dry_run:
             self._write_back(write_backs)
         if ctx.on_progress is not None:
@@ -586,6 +586,20 @@ class InboundRun:
             # The page's snapshot member was compressed while the page was loaded; this wait is short.
             run.checkpoint = {**run.checkpoint, "snapshot": snapshot.checkpoint().to_json()}
         return bool(run.cancel_requested)
+
+    def _dry_checkpoint(self, ledger: list[dict[str, Any]], total: int | None) -> bool:
+        """After a dry page rolled back: keep the run's own record (its ledger, progress, heartbeat) up
+        to date, as a real page does — the hub and the job stay untouched. True if a cancel was asked."""
+        with self.ctx.db.begin() as session:
+            run_repo.add_errors(session, self.ctx.run_id, ledger)
+            run = session.get(Run, self.ctx.run_id)
+            assert run is not None
+            run.counts = self.counts.as_dict()
+            run.progress_done = self.counts.read
+            if total is not None:
+                run.progress_total = total
+            run.heartbeat_at = utcnow()
+            return bool(run.cancel_requested)
 
     def _note_dry_seen(self, session: Session, records: list[RemoteRecord], since: datetime) -> None:
         """Remember the links a dry full-sync page marked seen, before the page rolls back."""

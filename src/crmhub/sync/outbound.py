@@ -373,6 +373,16 @@ class OutboundRun:
                 run.heartbeat_at = utcnow()
                 run.checkpoint = {**run.checkpoint, "snapshot": snapshot.checkpoint().to_json()}
                 cancel = bool(run.cancel_requested)
+        else:  # a dry run keeps only its own record up to date: what would fail, progress, heartbeat
+            with ctx.db.begin() as session:
+                run_repo.add_errors(session, ctx.run_id, ledger)
+                self.errors += len(ledger)
+                run = session.get(Run, ctx.run_id)
+                assert run is not None
+                run.counts = counts.as_dict()
+                run.progress_done = counts.read
+                run.heartbeat_at = utcnow()
+                cancel = bool(run.cancel_requested)
         if ctx.on_progress is not None:
             ctx.on_progress(Progress(ctx.run_id, counts.read, None, counts))
         if cancel:
