@@ -26,7 +26,7 @@ CREDENTIALS = {
 class _Thief(BaseHTTPRequestHandler):
     received: list[bytes] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
         _Thief.received.append(self.rfile.read(length))
         self.send_response(500)

@@ -177,3 +177,60 @@ def test_an_advanced_user_cannot_point_a_csv_connection_outside_the_file_roots(
     moved = advanced.patch("/connections/files", json={"settings": {"path": f"{tmp_path}/../.."}})
     assert moved.status_code == 422 and moved.json()["code"] == "path_not_allowed"
     assert advanced.get("/connections/files").json()["settings"]["path"] == str(tmp_path)
+
+
+def test_the_preview_route_answers_for_an_outbound_job_with_payloads_and_decisions(
+    api: Api, tmp_path: Path
+) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "accounts.csv").write_text("hub_id,company\n", encoding="utf-8")
+    ConnectionService(api.hub).add("out", "csv", {"path": str(folder), "id_column": "hub_id"}, {})
+    api.hub.upsert("account", [{"account_id": "A1", "name": "Acme"}, {"account_id": "A2", "name": "Beta"}])
+    hub_ids = {r.values["account_id"]: r.hub_id for r in api.hub.list_records("account")}
+    job = {
+        "name": "accounts-out",
+        "direction": "outbound",
+        "connection": "out",
+        "remote_object": "accounts",
+        "object_type": "account",
+        "match_field": "hub_id",
+        "filter": 'account_id = "A2"',
+        "mapping": [{"source": "name", "target": "company"}],
+        "settings": {"stamp_hub_id_field": "hub_id"},
+    }
+    admin = api.client("admin")
+    assert admin.post("/jobs", json=job).status_code == 201
+    saved = admin.get("/jobs/accounts-out/preview")
+    assert saved.status_code == 200, saved.text
+    assert saved.json() == [
+        {
+            "hub_id": hub_ids["A2"],
+            "key": "A2",
+            "action": "create",
+            "reason": f"not linked: no accounts has hub_id = '{hub_ids['A2']}'",
+            "remote_id": None,
+            "raw": {"name": "Beta"},
+            "mapped": {"company": "Beta", "hub_id": hub_ids["A2"]},
+            "left_out": [],
+            "errors": [],
+        }
+    ]
+    draft = admin.post("/jobs/preview", json={**job, "name": "draft-out", "filter": ""})
+    assert draft.status_code == 200, draft.text
+    assert sorted(r["key"] for r in draft.json()) == ["A1", "A2"]
+    assert (folder / "accounts.csv").read_text(encoding="utf-8") == "hub_id,company\n"  # nothing written
+
+
+def test_a_dry_run_through_the_api_says_so_and_changes_nothing(api: Api, tmp_path: Path) -> None:
+    _files(api, tmp_path)
+    admin = api.client("advanced")
+    job_id = admin.post("/jobs", json=ACCOUNTS_JOB).json()["id"]
+    queued = admin.post(f"/jobs/{job_id}/runs", json={"dry_run": True})
+    assert queued.status_code == 202 and queued.json()["dry_run"] is True
+    api.wait(queued.json()["id"])
+    run = admin.get(f"/runs/{queued.json()['id']}").json()
+    assert run["status"] == "succeeded" and run["dry_run"] is True
+    assert run["message"] == "dry run, nothing was changed: 2 read, 2 created"
+    assert api.hub.count_records("account") == 0
+    assert api.jobs.get("accounts-in")[0].state == {}  # no cursor moved

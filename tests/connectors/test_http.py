@@ -113,6 +113,62 @@ def test_given_a_token_that_stays_invalid_then_authentication_fails_clearly() ->
     assert "connections test" in str(info.value)
 
 
+def test_given_a_session_that_expires_again_while_a_call_waits_out_a_rate_limit_then_each_expiry_is_refreshed() -> (
+    None
+):
+    expired = {"errorCode": "INVALID_SESSION_ID", "message": "Session expired or invalid"}
+    script = Script(
+        httpx.Response(401, json=[expired]),
+        httpx.Response(429, headers={"Retry-After": "0"}, json={"message": "slow down"}),
+        httpx.Response(401, json=[expired]),
+        httpx.Response(200, json={"ok": 1}),
+    )
+    auth = TokenAuth()
+    client = _client(script, auth=auth)
+    assert client.request_json("GET", "/x", what="query") == {"ok": 1}
+    script.done()
+    assert auth.refreshes == 2 and client.usage.refreshed_tokens == 2
+    assert [r.headers["Authorization"] for r in script.requests] == [
+        "Bearer tok-1",
+        "Bearer tok-2",
+        "Bearer tok-2",
+        "Bearer tok-3",
+    ]
+
+
+def test_given_a_fresh_token_refused_after_other_answers_then_the_credentials_are_blamed() -> None:
+    script = Script(
+        httpx.Response(401, json={"message": "expired"}),
+        httpx.Response(503),
+        httpx.Response(401, json={"message": "expired"}),
+        httpx.Response(401, json={"message": "not this one either"}),  # the token just obtained: refused
+    )
+    auth = TokenAuth()
+    with pytest.raises(AuthenticationError, match="a token obtained just before was refused") as info:
+        _client(script, auth=auth).request("GET", "/x", what="query")
+    script.done()
+    assert auth.refreshes == 2 and "check the connection's credentials" in str(info.value)
+
+
+def test_given_a_session_that_keeps_expiring_then_the_refresh_budget_ends_the_call_as_retriable() -> None:
+    expired = httpx.Response(401, json={"message": "expired"})
+    busy = httpx.Response(429, headers={"Retry-After": "0"})
+    script = Script(expired, busy, expired, busy, expired, busy, expired)
+    auth = TokenAuth()
+    with pytest.raises(TransientConnectorError, match="session expired 4 times during one call") as info:
+        _client(script, auth=auth, max_retries=10).request("GET", "/x", what="query")
+    script.done()
+    assert auth.refreshes == 3  # RetryPolicy.max_refreshes
+    assert "credentials" not in str(info.value)
+
+
+def test_given_a_token_that_cannot_be_refreshed_then_the_first_401_fails() -> None:
+    script = Script(httpx.Response(401, json={"message": "bad token"}))
+    with pytest.raises(AuthenticationError, match="query: TestCRM answered 401: bad token"):
+        _client(script, auth=TokenAuth(refreshable=False)).request("GET", "/x", what="query")
+    script.done()
+
+
 def test_crm_error_codes_override_the_status() -> None:
     table = ErrorTable().override(
         codes={"REQUEST_LIMIT_EXCEEDED": Action.LIMIT, "UNABLE_TO_LOCK_ROW": Action.RETRY}

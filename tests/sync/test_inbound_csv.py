@@ -103,13 +103,30 @@ def test_dry_run_changes_nothing_but_reports_what_it_would_do(jobs, files: Path)
     assert jobs.hub.count_records("account") == 0
     job, _ = jobs.get("accounts-in")
     assert job.state == {}
-    # What it read is in its snapshot file; no artifact, no resume point (nothing was committed).
-    assert (
-        outcome.snapshot is not None and len(gzip.decompress(outcome.snapshot.read_bytes()).splitlines()) == 5
-    )
+    # It says so, and writes nothing: no snapshot file, no artifact, no resume point.
+    assert outcome.message == "dry run, nothing was changed: 5 read, 5 created"
+    assert outcome.snapshot is None
+    assert not (jobs.hub.settings.resolved_home / "snapshots").exists()
     with jobs.db.read() as session:
         assert run_repo.artifacts(session, run.id) == []
-        assert run_repo.get_run(session, run.id).checkpoint == {}
+        stored = run_repo.get_run(session, run.id)
+        assert stored.checkpoint == {} and stored.dry_run and stored.message == outcome.message
+
+
+def test_a_dry_run_keeps_the_ledger_of_what_would_fail_and_its_progress_but_writes_no_record(
+    jobs, files: Path
+) -> None:
+    write_csv(files / "accounts.csv", HEADER, ["A1,Acme,10,01.01.2000,de", "A2,Beta,lots,01.01.2000,fr"])
+    jobs.create(inbound_spec())
+    run, outcome = jobs.run("accounts-in", dry_run=True)
+    assert (
+        outcome.message
+        == "dry run, nothing was changed: 2 read, 1 created, 1 failed; 1 error(s) in the ledger"
+    )
+    assert [(e.remote_id, e.phase, e.field) for e in _errors(jobs, run.id)] == [("A2", "map", "employees")]
+    with jobs.db.read() as session:
+        assert run_repo.get_run(session, run.id).progress_done == 2
+    assert jobs.hub.count_records("account") == 0 and jobs.get("accounts-in")[0].state == {}
 
 
 def test_creation_off_counts_new_records_as_ignored(jobs, files: Path) -> None:
@@ -278,3 +295,24 @@ def test_given_two_remote_objects_with_the_same_ids_when_references_resolve_then
     assert jobs.run("people-in")[1].counts.updated == 2
     assert hub.find_record("contact", "ann@two.example").values["account"] == one.hub_id
     assert hub.find_record("contact", "bob@one.example").values["account"] == two.hub_id
+
+
+def test_given_a_linked_record_that_no_longer_maps_when_a_full_sync_soft_deletes_then_it_is_not_deleted(
+    jobs, files: Path
+) -> None:
+    write_csv(
+        files / "accounts.csv",
+        "id,name,employees,founded,country",
+        ["A1,Acme,10,01.02.2003,de", "A2,Beta,5,,fr"],
+    )
+    jobs.create(inbound_spec(settings={"delete_policy": "soft_delete"}))
+    jobs.run("accounts-in")
+    write_csv(
+        files / "accounts.csv",
+        "id,name,employees,founded,country",
+        ["A1,Acme,lots,01.02.2003,de", "A2,Beta,5,,fr"],
+    )
+    _, outcome = jobs.run("accounts-in", full=True)
+    assert (outcome.counts.failed, outcome.counts.deleted) == (1, 0)
+    record = jobs.hub.find_record("account", "A1")
+    assert record is not None and record.deleted_at is None and record.values["employees"] == 10

@@ -76,13 +76,19 @@ def test_a_record_synced_in_and_then_out_to_the_same_connection_sends_nothing(jo
     )
     jobs.create(spec)
     _, outcome = jobs.run("accounts-out")
-    # The values came from 'files'; echoing them back to 'files' is suppressed: only the hub id stamp remains.
-    rows = _rows(files / "accounts_copy.csv")
-    assert [set(k for k, v in r.items() if v) for r in rows] == [{"hub_id"}, {"hub_id"}]
+    # The values came from 'files'; echoing them back to 'files' is suppressed, which leaves nothing
+    # to send: no file is written, and the records count as unchanged.
+    assert (outcome.counts.unchanged, outcome.counts.sent, outcome.counts.created) == (2, 0, 0), (
+        outcome.message
+    )
+    assert not (files / "accounts_copy.csv").exists()
     jobs.hub.upsert("account", [{"account_id": "A1", "employees": 99}])  # set in the hub, not from 'files'
     _, again = jobs.run("accounts-out")
-    assert again.counts.updated == 1
-    assert {r["headcount"] for r in _rows(files / "accounts_copy.csv")} == {"99", ""}
+    assert (again.counts.created, again.counts.unchanged) == (1, 1), again.message
+    rows = _rows(files / "accounts_copy.csv")
+    assert [sorted(r) for r in rows] == [["headcount", "hub_id"]] and rows[0][
+        "headcount"
+    ] == "99"  # no name: left out
 
 
 def test_the_remote_id_is_written_back_to_a_hub_attribute(jobs, tmp_path: Path) -> None:

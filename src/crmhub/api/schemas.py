@@ -460,6 +460,20 @@ class PreviewRowPublic(BaseModel):
     errors: list[str]
 
 
+class OutboundPreviewRowPublic(BaseModel):
+    """One hub record of an outbound job's preview: its hub values, the payload, create or update and why."""
+
+    hub_id: str
+    key: str | None
+    action: str = Field(description="create, update, unchanged, ignored or failed")
+    reason: str = Field(description="Why: the link, the match field, or what left it out")
+    remote_id: str | None = Field(description="The linked remote record, if any")
+    raw: dict[str, Any] = Field(description="The hub values the mapping reads")
+    mapped: dict[str, Any] = Field(description="The payload the run would send")
+    left_out: list[str] = Field(description="Mapped fields left out: their values came from this connection")
+    errors: list[str]
+
+
 # Hub ----------------------------------------------------------------------------------------------
 
 

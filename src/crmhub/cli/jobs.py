@@ -28,6 +28,7 @@ from crmhub.store import runs as run_repo
 from crmhub.store.jobs import get_job
 from crmhub.sync.common import COUNT_NAMES, RunOutcome
 from crmhub.sync.common import Progress as RunProgress
+from crmhub.sync.outbound import OutboundPreviewRow
 from crmhub.sync.spec import JobSpec
 
 jobs_app = typer.Typer(help="Integration jobs: build, validate, run.", no_args_is_help=True)
@@ -133,11 +134,15 @@ def show(name: str = typer.Argument(...)) -> None:
 def preview(
     name: str = typer.Argument(...), limit: int = typer.Option(10, "--limit", "-n", min=1, max=100)
 ) -> None:
-    """The first source rows matching the filter, raw and mapped side by side."""
+    """The first source rows matching the filter, raw and mapped side by side (outbound: hub records,
+    the payload each would send, and create or update and why)."""
     hub = open_hub()
     try:
         service = JobService(hub)
         _, spec = service.get(name)
+        if spec.direction == "outbound":
+            _print_outbound_preview(spec, service.preview_outbound(spec, limit=limit))
+            return
         rows = service.preview(spec, limit=limit)
     finally:
         hub.close()
@@ -153,6 +158,31 @@ def preview(
                 mapping_row.target,
                 str(row.mapped.get(mapping_row.target, "")),
             )
+        console.print(table)
+        for err in row.errors:
+            console.print(f"  [red]✗[/] {err}")
+
+
+def _print_outbound_preview(spec: JobSpec, rows: list[OutboundPreviewRow]) -> None:
+    """Each hub record: what the run would do and why, then its hub values and the payload side by side."""
+    if not rows:
+        console.print(f"no {spec.object_type} record matches the job's filter")
+    for row in rows:
+        console.print(f"[bold]{row.hub_id}[/] ({row.key or 'no key'}): [bold]{row.action}[/] — {row.reason}")
+        table = Table("attribute", "hub value", "field", "sent")
+        for mapping_row in spec.mapping:
+            raw = row.raw.get(mapping_row.source) if mapping_row.source else None
+            sent = row.mapped.get(mapping_row.target)
+            shown = "(left out: came from this connection)" if mapping_row.target in row.left_out else ""
+            table.add_row(
+                mapping_row.describe_source(),
+                "" if raw is None else str(raw),
+                mapping_row.target,
+                shown if sent is None else str(sent),
+            )
+        for target, value in row.mapped.items():
+            if target not in {m.target for m in spec.mapping}:  # the parent reference, the hub id stamp
+                table.add_row("", "", target, str(value))
         console.print(table)
         for err in row.errors:
             console.print(f"  [red]✗[/] {err}")
@@ -280,7 +310,7 @@ def run(
             console=console,
             transient=False,
         ) as bar:
-            task = bar.add_task(name, total=None, rate="—")
+            task = bar.add_task(f"{name} (dry run)" if dry_run else name, total=None, rate="—")
 
             def progress(p: RunProgress) -> None:
                 elapsed = bar.tasks[task].elapsed or 0.0

@@ -2,8 +2,9 @@
 
 HTTP outcomes are data: an :class:`ErrorTable` maps a status code — or, first, the CRM's own error
 code from the body — to an :class:`Action`. The client carries the actions out: retry with
-exponential backoff and jitter (honouring ``Retry-After``), refresh the OAuth token and retry once,
-reject one record, stop on a long-window API limit (the run keeps its cursor), or fail. Every URL and
+exponential backoff and jitter (honouring ``Retry-After``), refresh the OAuth token and retry (once
+per expiry; a token refused right after it was obtained means the credentials are bad), reject one
+record, stop on a long-window API limit (the run keeps its cursor), or fail. Every URL and
 message that leaves this module is redacted.
 """
 
@@ -39,7 +40,7 @@ log.addFilter(RedactingFilter())
 
 class Action(StrEnum):
     RETRY = "retry"  # transient: back off and try again
-    REFRESH = "refresh"  # the access token expired: refresh it and retry once
+    REFRESH = "refresh"  # the access token expired: refresh it and retry (see ApiClient.request)
     SKIP = "skip"  # this one record is bad: reject it, go on with the others
     LIMIT = "limit"  # a long-window API limit is reached: stop the run, keep its cursor
     FAIL = "fail"  # retrying will not help
@@ -156,6 +157,9 @@ class RetryPolicy:
     max_delay: float = 60.0
     #: Longest Retry-After honoured; a longer one ends the call (it is a long-window limit).
     max_retry_after: float = 300.0
+    #: Token refreshes one call may make: the session may expire again while the call waits out a
+    #: rate limit, and each such expiry earns a refresh, up to this many.
+    max_refreshes: int = 3
     sleep: Callable[[float], None] = time.sleep
     jitter: Callable[[], float] = random.random
 
@@ -242,7 +246,10 @@ class ApiClient:
         :class:`RecordRejectedError` when ``skip_as_error``, else returns the response for the caller
         to read per-record errors from.
         """
-        refreshed = False
+        refreshes = 0
+        #: The token in use was obtained by a refresh in this call and the CRM has not answered it
+        #: yet with anything but a 401: a 401 now means the fresh token itself is refused.
+        fresh = False
         attempt = 0
         body = orjson.dumps(json) if json is not None else None
         while True:
@@ -273,11 +280,26 @@ class ApiClient:
             detail = f"{self.crm} answered {status}" + (f" {verdict.code}" if verdict.code else "")
             detail += f": {verdict.message}" if verdict.message else ""
             if verdict.action is Action.REFRESH:
-                if not refreshed and self.auth.refresh():
-                    refreshed = True
-                    self.usage.refreshed_tokens += 1
-                    continue
-                raise AuthenticationError(f"{what}: {detail}", code=verdict.code, status=status)
+                if fresh:
+                    raise AuthenticationError(
+                        f"{what}: {detail} (a token obtained just before was refused)",
+                        code=verdict.code,
+                        status=status,
+                    )
+                if refreshes >= self.retry.max_refreshes:
+                    raise TransientConnectorError(
+                        f"{what}: {detail} — the session expired {refreshes + 1} times during one call",
+                        code=verdict.code,
+                        status=status,
+                        hint="the CRM keeps ending sessions (check its session timeout); the run can be retried",
+                    )
+                if not self.auth.refresh():
+                    raise AuthenticationError(f"{what}: {detail}", code=verdict.code, status=status)
+                refreshes += 1
+                fresh = True
+                self.usage.refreshed_tokens += 1
+                continue
+            fresh = False  # the CRM answered the fresh token with something else: it was accepted
             if verdict.action is Action.RETRY:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 if retry_after is not None and retry_after > self.retry.max_retry_after:

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from crmhub.connectors.base import Connector, FieldInfo
 from crmhub.core.cadence import next_run
 from crmhub.core.clock import utcnow
-from crmhub.core.errors import CrmHubError, ExpressionError, ValidationError
+from crmhub.core.errors import CrmHubError, ExpressionError, NotFoundError, ValidationError
 from crmhub.mapping.automap import (
     MatchProposal,
     Proposal,
@@ -32,6 +32,7 @@ from crmhub.store import schema as schema_repo
 from crmhub.store.models import Job, Run
 from crmhub.store.schema import RESERVED_NAMES, AttributeSpec, validate_name
 from crmhub.sync.common import Progress, RunOutcome
+from crmhub.sync.outbound import OutboundPlan, OutboundPreviewRow, preview_outbound
 from crmhub.sync.runner import cancel_run, execute_run, start_run
 from crmhub.sync.spec import JobSpec
 
@@ -494,6 +495,26 @@ class JobService:
                 )
             )
         return out
+
+    def preview_outbound(self, spec: JobSpec, *, limit: int = 10) -> list[OutboundPreviewRow]:
+        """The first hub records an outbound job's filter selects: the payload each would send, and
+        whether it would be created or updated and why (link, match field). Nothing is written."""
+        if spec.direction != "outbound":
+            raise ValidationError(f"job {spec.name!r} is inbound: its preview shows source rows")
+        with self.db.read() as session:
+            connection = connection_repo.get_connection(session, spec.connection)
+            echo = frozenset(str(j) for j in job_repo.inbound_job_ids(session, connection.id))
+            try:
+                version = job_repo.get_job(session, spec.name).version  # a saved job: its hashes apply
+            except NotFoundError:
+                version = 0
+            connection_id = connection.id
+        plan = OutboundPlan(self.db, spec, job_version=version, connection_id=connection_id, echo_jobs=echo)
+        connector = self.connections.open(spec.connection)
+        try:
+            return preview_outbound(plan, connector, limit=limit)
+        finally:
+            connector.close()
 
     # Running --------------------------------------------------------------------------------
 

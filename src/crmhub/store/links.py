@@ -287,3 +287,71 @@ def remote_ids_of_hub(
             stmt = stmt.where(Link.remote_object == remote_object)
         found.update((hub_id, remote_id) for hub_id, remote_id in session.execute(stmt))
     return found
+
+
+# -- hub-id write-back that survives a kill, dry-run delete prediction ------------------------------
+
+
+def mark_write_back_pending(
+    session: Session, *, connection_id: int, remote_object: str, remote_ids: Sequence[str]
+) -> None:
+    """These links' hub ids still have to be stamped into their remote records (set with the page)."""
+    _set_write_back_pending(session, connection_id, remote_object, remote_ids, True)
+
+
+def clear_write_back_pending(
+    session: Session, *, connection_id: int, remote_object: str, remote_ids: Sequence[str]
+) -> None:
+    """The CRM accepted these links' hub-id stamps."""
+    _set_write_back_pending(session, connection_id, remote_object, remote_ids, False)
+
+
+def _set_write_back_pending(
+    session: Session, connection_id: int, remote_object: str, remote_ids: Sequence[str], pending: bool
+) -> None:
+    for chunk in _chunks(list(remote_ids)):
+        session.execute(
+            update(Link)
+            .where(
+                Link.connection_id == connection_id,
+                Link.remote_object == remote_object,
+                Link.remote_id.in_(chunk),
+            )
+            .values(write_back_pending=pending)
+        )
+
+
+def pending_write_backs(
+    session: Session, *, connection_id: int, remote_object: str, after_id: int = 0, limit: int = 2000
+) -> list[tuple[int, str, str]]:
+    """(link id, remote id, hub id) of links of live hub records whose hub-id stamp is still to be
+    written, in link id order after ``after_id``."""
+    stmt = (
+        select(Link.id, Link.remote_id, Link.hub_id)
+        .where(
+            Link.connection_id == connection_id,
+            Link.remote_object == remote_object,
+            Link.write_back_pending.is_(True),
+            Link.id > after_id,
+        )
+        .join(Record, and_(Record.hub_id == Link.hub_id, Record.deleted_at.is_(None)))
+        .order_by(Link.id)
+        .limit(limit)
+    )
+    return [(int(lid), str(remote_id), str(hub_id)) for lid, remote_id, hub_id in session.execute(stmt)]
+
+
+def seen_since(
+    session: Session, *, connection_id: int, remote_object: str, remote_ids: Sequence[str], since: datetime
+) -> list[int]:
+    """Ids of the links of ``remote_ids`` that a full sync marked seen at or after ``since``."""
+    found: list[int] = []
+    for chunk in _chunks(list(remote_ids)):
+        stmt = select(Link.id).where(
+            Link.connection_id == connection_id,
+            Link.remote_object == remote_object,
+            Link.remote_id.in_(chunk),
+            Link.last_seen_at >= since,
+        )
+        found.extend(int(lid) for (lid,) in session.execute(stmt))
+    return found

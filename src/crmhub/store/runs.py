@@ -245,3 +245,13 @@ def latest_artifact(session: Session, run_id: str, kind: str) -> Artifact | None
 
 def delete_artifact(session: Session, artifact: Artifact) -> None:
     session.delete(artifact)
+
+
+def failed_hub_ids(session: Session, run_id: str, *, phases: Sequence[str]) -> list[str]:
+    """The hub records with a ledger row of one of ``phases`` in a run (an outbound run's failures)."""
+    stmt = (
+        select(RunError.hub_id)
+        .where(RunError.run_id == run_id, RunError.phase.in_(list(phases)), RunError.hub_id.is_not(None))
+        .distinct()
+    )
+    return [str(hub_id) for (hub_id,) in session.execute(stmt)]

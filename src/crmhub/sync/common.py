@@ -222,9 +222,39 @@ class SnapshotWriter:
         return self.path.stat().st_size
 
 
+class DiscardingSnapshot(SnapshotWriter):
+    """A dry run's snapshot: counts the records it is given and writes no file."""
+
+    def __init__(self, directory: Path, run_id: str) -> None:  # no file, no thread
+        self.path = directory / f"{run_id}.jsonl.gz"
+        self.lost = None
+        self.records, self._pages = 0, 0
+
+    def write(self, lines: list[dict[str, Any]]) -> None:
+        self.records += len(lines)
+
+    def write_read(self, records: list[Any], docs: list[bytes]) -> None:
+        self.records += len(records)
+
+    def write_lines(self, lines: bytes, records: int) -> None:
+        self.records += records
+
+    def checkpoint(self) -> SnapshotMark:
+        self._pages += 1
+        return SnapshotMark(0, self.records, self._pages)
+
+    def close(self) -> int:
+        return 0
+
+
 def open_snapshot(ctx: RunContext) -> SnapshotWriter:
-    """The run's snapshot writer; a resumed run continues after the snapshot of its committed pages."""
-    resume = None if ctx.dry_run else SnapshotMark.from_json(ctx.checkpoint.get("snapshot"))
+    """The run's snapshot writer; a resumed run continues after the snapshot of its committed pages.
+
+    A dry run writes no snapshot (it changes nothing, on disk neither).
+    """
+    if ctx.dry_run:
+        return DiscardingSnapshot(ctx.snapshot_dir, ctx.run_id)
+    resume = SnapshotMark.from_json(ctx.checkpoint.get("snapshot"))
     writer = SnapshotWriter(ctx.snapshot_dir, ctx.run_id, resume=resume)
     if writer.lost is not None:
         with ctx.db.begin() as session:

@@ -106,6 +106,10 @@ class InboundRun:
     def execute(self) -> Counts:
         ctx = self.ctx
         state = dict(ctx.state)
+        #: A dry full sync's pages roll back their seen-marks: the links they saw, for the delete count.
+        self.dry_seen: set[int] = set()
+        if self.settings.stamp_hub_id_field and not ctx.dry_run:
+            self._finish_write_backs()
         # A source that cannot read "since" (a file) is read whole every time: a full sync.
         full = ctx.mode == "full" or Capability.INCREMENTAL not in ctx.connector.capabilities
         if full:
@@ -282,9 +286,19 @@ class InboundRun:
                     snapshot=snapshot,
                 )
                 if ctx.dry_run:
+                    if full and full_started is not None:
+                        self._note_dry_seen(session, fresh, datetime.fromisoformat(full_started))
                     raise DryRunRollback
+                if write_backs:
+                    # Committed with the links: a kill before the CRM takes the stamps leaves them pending.
+                    link_repo.mark_write_back_pending(
+                        session,
+                        connection_id=ctx.connection_id,
+                        remote_object=self.spec.remote_object,
+                        remote_ids=[remote for remote, _ in write_backs],
+                    )
         except DryRunRollback:
-            cancel = False
+            cancel = self._dry_checkpoint(ledger, total)
         if write_backs and not ctx.dry_run:
             self._write_back(write_backs)
         if ctx.on_progress is not None:
@@ -333,6 +347,8 @@ class InboundRun:
                 continue
             row, field_errors = transform(record.values) if mapped is None else mapped[i]
             if field_errors:
+                if link is not None:  # read, if not loaded: a full sync must not take it for deleted
+                    seen_links.append(link.id)
                 counts.failed += 1
                 for err in field_errors:
                     ledger.append(
@@ -399,6 +415,8 @@ class InboundRun:
                 status = outcome.status
                 if outcome.key_conflict is not None:
                     ledger.append(self._key_conflict(record, outcome))
+                if status in (Outcome.FAILED, Outcome.IGNORED) and record.id in links:
+                    seen_links.append(links[record.id].id)  # seen at the source all the same
                 if status is Outcome.FAILED:
                     counts.failed += 1
                     ledger.append(
@@ -568,6 +586,8 @@ class InboundRun:
             rows = link_repo.unseen_since(
                 session, connection_id=ctx.connection_id, remote_object=spec.remote_object, since=full_started
             )
+            if ctx.dry_run:  # what the dry pages saw was rolled back with them
+                rows = [row for row in rows if row[0] not in self.dry_seen]
             if rows and policy != "keep":
                 link_ids = [lid for lid, _ in rows]
                 if policy == "soft_delete":
@@ -632,8 +652,51 @@ class InboundRun:
             run.checkpoint = {**run.checkpoint, "snapshot": snapshot.checkpoint().to_json()}
         return bool(run.cancel_requested)
 
+    def _dry_checkpoint(self, ledger: list[dict[str, Any]], total: int | None) -> bool:
+        """After a dry page rolled back: keep the run's own record (its ledger, progress, heartbeat) up
+        to date, as a real page does — the hub and the job stay untouched. True if a cancel was asked."""
+        with self.ctx.db.begin() as session:
+            run_repo.add_errors(session, self.ctx.run_id, ledger)
+            run = session.get(Run, self.ctx.run_id)
+            assert run is not None
+            run.counts = self.counts.as_dict()
+            run.progress_done = self.counts.read
+            if total is not None:
+                run.progress_total = total
+            run.heartbeat_at = utcnow()
+            return bool(run.cancel_requested)
+
+    def _note_dry_seen(self, session: Session, records: list[RemoteRecord], since: datetime) -> None:
+        """Remember the links a dry full-sync page marked seen, before the page rolls back."""
+        self.dry_seen.update(
+            link_repo.seen_since(
+                session,
+                connection_id=self.ctx.connection_id,
+                remote_object=self.spec.remote_object,
+                remote_ids=[r.id for r in records if not r.deleted],
+                since=since,
+            )
+        )
+
+    def _finish_write_backs(self) -> None:
+        """Stamp the hub ids a killed (or failed) run committed links for but never wrote to the CRM."""
+        ctx, after = self.ctx, 0
+        while True:
+            with ctx.db.read() as session:
+                pending = link_repo.pending_write_backs(
+                    session,
+                    connection_id=ctx.connection_id,
+                    remote_object=self.spec.remote_object,
+                    after_id=after,
+                    limit=self.settings.batch_size,
+                )
+            if not pending:
+                return
+            after = pending[-1][0]
+            self._write_back([(remote, hub) for _, remote, hub in pending])
+
     def _write_back(self, pairs: list[tuple[str, str]]) -> None:
-        """Stamp the hub id into the remote records just linked (e.g. Hub_ID__c)."""
+        """Stamp the hub id into the remote records just linked (e.g. Hub_ID__c); clear what the CRM took."""
         field = self.settings.stamp_hub_id_field
         assert field is not None
         results = self.ctx.connector.write(
@@ -641,6 +704,8 @@ class InboundRun:
             [{REMOTE_ID: remote, field: hub} for remote, hub in pairs],
             mode="update",
         )
+        # Rejected stamps stay pending (the next run tries again) and are ledger rows of this one.
+        done = [pairs[r.index][0] for r in results if r.ok]
         failures = [
             {
                 "phase": "write_back",
@@ -653,7 +718,12 @@ class InboundRun:
             for r in results
             if not r.ok
         ]
-        if failures:
-            with self.ctx.db.begin() as session:
-                run_repo.add_errors(session, self.ctx.run_id, failures)
-            self.errors += len(failures)
+        with self.ctx.db.begin() as session:
+            link_repo.clear_write_back_pending(
+                session,
+                connection_id=self.ctx.connection_id,
+                remote_object=self.spec.remote_object,
+                remote_ids=done,
+            )
+            run_repo.add_errors(session, self.ctx.run_id, failures)
+        self.errors += len(failures)

@@ -242,7 +242,10 @@ def execute_run(
             run.started_at = utcnow()
             run.worker = worker_name()
         run.heartbeat_at = utcnow()
-        run_repo.add_event(session, run.id, "started", f"{run.mode} {spec.direction} run of job {job.name!r}")
+        what = "dry run (nothing is written)" if run.dry_run else "run"
+        run_repo.add_event(
+            session, run.id, "started", f"{run.mode} {spec.direction} {what} of job {job.name!r}"
+        )
         echo_jobs = frozenset(str(j) for j in job_repo.inbound_job_ids(session, job.connection_id))
         state, connection_id, job_id, job_version = (
             dict(job.state),
@@ -305,6 +308,8 @@ def execute_run(
         if connector is not None:
             usage = connector.usage.as_dict()
             connector.close()
+    if dry_run:  # every place the run is shown says so: its record, the API, the CLI line
+        message = f"dry run, nothing was changed: {message}"
     with db.begin() as session:
         run = run_repo.get_run(session, run_id)
         run.status = status
@@ -317,7 +322,8 @@ def execute_run(
             if job is not None:
                 job.state = {k: v for k, v in job.state.items() if k not in ("outbound", "outbound_run")}
         run_repo.add_event(session, run_id, "finished", f"{status}: {message}", {"counts": counts.as_dict()})
-        _retention(session, job_id, spec)
+        if not dry_run:
+            _retention(session, job_id, spec)
     return RunOutcome(
         status, counts, message, snapshot if snapshot and snapshot.exists() else None, errors, usage
     )

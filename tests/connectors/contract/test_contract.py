@@ -397,6 +397,29 @@ def test_given_tokens_that_expire_between_pages_when_read_then_the_token_is_refr
         assert s.connector.usage.refreshed_tokens == expired
 
 
+def test_given_a_session_that_expires_again_while_a_call_waits_out_a_rate_limit_then_the_call_succeeds(
+    rig: Rig,
+) -> None:
+    needs(rig, Capability.INCREMENTAL, why="files need no token")
+    n = rig.names
+    with rig.open(size=20, children=0, oauth=True) as s:
+        target = s.ids()[0]
+        s.connector.describe(n.object)  # logged in: the next API request is the write
+        # Each forced fault hits one API request, in order (never the token endpoint): the session
+        # expires (401), the retry meets a rate limit (429), then the session has expired again (401).
+        s.faults(FaultConfig(retry_after_seconds=0))
+        s.emulator.inject_fault("expired_token")
+        s.emulator.inject_fault("rate_limit")
+        s.emulator.inject_fault("expired_token")
+        results = s.connector.write(
+            n.object, [{REMOTE_ID: target, n.name: "Written after two expiries"}], mode="update"
+        )
+        assert [r.ok for r in results] == [True], results
+        assert s.value(target, n.name) == "Written after two expiries"
+        assert (s.injected("expired_token"), s.injected("rate_limit")) == (2, 1)
+        assert s.connector.usage.refreshed_tokens == 2
+
+
 def test_given_the_daily_limit_is_reached_mid_read_then_a_limit_error_stops_the_read_and_the_cursor_resumes_it(
     rig: Rig,
 ) -> None:

@@ -17,6 +17,7 @@ from crmhub.api.schemas import (
     JobPublic,
     JobSummary,
     JobUpdate,
+    OutboundPreviewRowPublic,
     PreviewRowPublic,
     ProblemPublic,
     ProposalPublic,
@@ -62,6 +63,28 @@ def _problems(problems: list[Problem]) -> ValidationPublic:
 def _preview(rows: list[PreviewRow]) -> list[PreviewRowPublic]:
     return [
         PreviewRowPublic(remote_id=r.remote_id, raw=r.raw, mapped=r.mapped, errors=r.errors) for r in rows
+    ]
+
+
+def _any_preview(
+    ctx: Ctx, spec: JobSpec, limit: int
+) -> list[PreviewRowPublic] | list[OutboundPreviewRowPublic]:
+    """Inbound: source rows raw and mapped; outbound: hub records, their payloads, create or update and why."""
+    if spec.direction == "inbound":
+        return _preview(ctx.jobs.preview(spec, limit=limit))
+    return [
+        OutboundPreviewRowPublic(
+            hub_id=r.hub_id,
+            key=r.key,
+            action=r.action,
+            reason=r.reason,
+            remote_id=r.remote_id,
+            raw=r.raw,
+            mapped=r.mapped,
+            left_out=r.left_out,
+            errors=r.errors,
+        )
+        for r in ctx.jobs.preview_outbound(spec, limit=limit)
     ]
 
 
@@ -247,15 +270,18 @@ def validate_draft(body: JobDraft, ctx: Ctx, _: Principal = allow(WRITE)) -> Val
     return _problems(ctx.jobs.validate(body))
 
 
-@router.post("/jobs/preview", summary="The first source rows of a draft job, raw and mapped")
+@router.post(
+    "/jobs/preview",
+    summary="The first rows of a draft job: source rows raw and mapped, or (outbound) hub records and payloads",
+)
 @crm_bound
 def preview_draft(
     body: JobDraft,
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     _: Principal = allow(WRITE),
-) -> list[PreviewRowPublic]:
-    return _preview(ctx.jobs.preview(body, limit=limit))
+) -> list[PreviewRowPublic] | list[OutboundPreviewRowPublic]:
+    return _any_preview(ctx, body, limit)
 
 
 @router.get("/jobs/{job}/automap", summary="Propose a mapping for a saved job")
@@ -273,15 +299,18 @@ def validate_job(job: JobRef, ctx: Ctx, _: Principal = allow(READ)) -> Validatio
     return _problems(ctx.jobs.validate(ctx.jobs.get(job)[1]))
 
 
-@router.get("/jobs/{job}/preview", summary="The first source rows of a saved job, raw and mapped")
+@router.get(
+    "/jobs/{job}/preview",
+    summary="The first rows of a saved job: source rows raw and mapped, or (outbound) hub records and payloads",
+)
 @crm_bound
 def preview_job(
     job: JobRef,
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     _: Principal = allow(READ),
-) -> list[PreviewRowPublic]:
-    return _preview(ctx.jobs.preview(ctx.jobs.get(job)[1], limit=limit))
+) -> list[PreviewRowPublic] | list[OutboundPreviewRowPublic]:
+    return _any_preview(ctx, ctx.jobs.get(job)[1], limit)
 
 
 # Running ------------------------------------------------------------------------------------------
