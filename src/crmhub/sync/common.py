@@ -303,7 +303,11 @@ class Counts:
     by_match: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in COUNT_NAMES + IDENTITY_NAMES}
+        """The counts; how records were identified only when an inbound run identified any."""
+        out = {name: getattr(self, name) for name in COUNT_NAMES}
+        if self.by_link or self.by_key or self.by_match:
+            out.update((name, getattr(self, name)) for name in IDENTITY_NAMES)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Counts:

@@ -332,7 +332,7 @@ def execute_run(
 def _judge(counts: Counts, errors: int, spec: JobSpec) -> tuple[str, str]:
     summary = ", ".join(f"{getattr(counts, k)} {k}" for k in COUNT_NAMES if getattr(counts, k))
     summary = summary or "nothing to do"
-    if counts.by_link or counts.by_key or counts.by_match:
+    if counts.by_key or counts.by_match:  # through links only is the usual case: not worth a word
         summary = f"{summary} ({counts.identified()})"
     considered = max(counts.read, 1)
     rate = 100.0 * counts.failed / considered
