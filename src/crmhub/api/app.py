@@ -48,9 +48,14 @@ def api_routes(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
     for router in app.state.crmhub_routers:
         for route in router.routes:
             if isinstance(route, APIRoute) and route.include_in_schema:
-                for method in sorted(route.methods):
+                for method in sorted(route.methods or ()):
                     out.append((method, PREFIX + route.path, route))
     return out
+
+
+def _methods(route: APIRoute) -> set[str]:
+    methods = set(route.methods or ())
+    return methods | {"HEAD"} if "GET" in methods else methods
 
 
 def route_auth(route: APIRoute) -> str | None:
@@ -187,8 +192,7 @@ def create_app(
         app.include_router(module.router, prefix=PREFIX)
         app.state.crmhub_routers.append(module.router)
     app.state.crmhub_paths = [
-        (compile_path(path)[0], route.methods | ({"HEAD"} if "GET" in route.methods else set()))
-        for _method, path, route in api_routes(app)
+        (compile_path(path)[0], _methods(route)) for _method, path, route in api_routes(app)
     ]
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     # Outermost last: the body limit refuses before anything else runs (and adds the headers itself).

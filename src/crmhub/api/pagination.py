@@ -85,5 +85,5 @@ def slice_sorted(
     """Page a short list held in memory (already sorted by ``key``) with a keyset cursor."""
     after = decode_cursor(cursor, kind)
     if after is not None:
-        rows = [r for r in rows if key(r) > after]  # type: ignore[operator]
+        rows = [r for r in rows if key(r) > after]
     return page_of(request, rows[: limit + 1], limit, key)

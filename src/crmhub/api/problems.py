@@ -189,7 +189,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"there is no API route {request.url.path}"
-    return problem(exc.status_code, detail, code=code, request=request, headers=exc.headers)
+    return problem(
+        exc.status_code, detail, code=code, request=request, headers=dict(exc.headers) if exc.headers else None
+    )
 
 
 async def _integrity(request: Request, exc: Exception) -> Response:

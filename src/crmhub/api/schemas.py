@@ -11,7 +11,7 @@ from crmhub.core.cadence import Schedule
 from crmhub.mapping.spec import CategoryName, MappingRow, ValueTypeName
 from crmhub.sync.spec import JobSettings, JobSpec, NotificationRule
 
-WRITE_ONLY = {"writeOnly": True}
+WRITE_ONLY: dict[str, Any] = {"writeOnly": True}
 
 
 def check_ref(value: str) -> str:

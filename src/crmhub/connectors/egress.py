@@ -123,7 +123,7 @@ def check_destination(
             infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
         except OSError:
             return  # unknown here: the request itself will fail, to no server
-        addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     else:
         return
     for candidate in addresses:

@@ -167,7 +167,7 @@ class RetryPolicy:
         if retry_after is not None:
             return max(0.0, retry_after)
         backoff = min(self.max_delay, self.base_delay * (2**attempt))
-        return backoff * (0.5 + self.jitter() / 2)
+        return float(backoff * (0.5 + self.jitter() / 2))
 
 
 def parse_retry_after(value: str | None) -> float | None:

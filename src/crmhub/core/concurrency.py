@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
 
 
-def prefetch(iterator: Iterator[T], depth: int = 2) -> Iterator[T]:
+def prefetch(iterator: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
     """Iterate in a helper thread, ``depth`` items ahead: the next page is fetched while this one is loaded.
 
     An exception in the producer is re-raised in the consumer; closing the generator stops the producer.

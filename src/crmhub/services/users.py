@@ -14,6 +14,7 @@ The queries are in :mod:`crmhub.store.users`; each method here owns its transact
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import re
 from collections.abc import Iterable
@@ -355,7 +356,7 @@ class UserService:
 
     # Permission sets --------------------------------------------------------------------------
 
-    def permission_sets(self) -> list[PermissionSet]:
+    def permission_sets(self) -> builtins.list[PermissionSet]:
         with self.db.read() as session:
             return repo.list_permission_sets(session)
 

@@ -421,6 +421,7 @@ def start_batch(
                 else:
                     results[i] = RecordResult(i, Outcome.UNCHANGED, hub_id=hub_id, key=ident)
             if created_new:
+                key: str | None
                 if by_key:
                     key = ident
                 else:
@@ -699,7 +700,7 @@ def _update(
 
 def _set_keys(session: Session, keys: Mapping[str, str | None]) -> None:
     """hub id → the record's new (normalised) key column."""
-    table = Record.__table__
+    table: Any = Record.__table__
     session.connection().execute(
         table.update().where(table.c.hub_id == bindparam("h")).values(key=bindparam("k")),
         [{"h": hub_id, "k": key} for hub_id, key in keys.items()],

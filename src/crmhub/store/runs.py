@@ -6,9 +6,9 @@ import os
 import socket
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.core.clock import utcnow
@@ -119,7 +119,7 @@ def run_progress(
             Run.cancel_requested,
         ).where(Run.id == run_id)
     ).first()
-    return None if row is None else tuple(row)  # type: ignore[return-value]
+    return None if row is None else tuple(row)
 
 
 def add_event(
@@ -140,7 +140,7 @@ def add_errors(session: Session, run_id: str, rows: Sequence[dict[str, Any]]) ->
     if rows:
         now = utcnow()
         session.execute(
-            RunError.__table__.insert(),
+            cast(Table, RunError.__table__).insert(),
             [{"run_id": run_id, "created_at": now, **{c: r.get(c) for c in _ERROR_COLUMNS}} for r in rows],
         )
 

@@ -118,9 +118,8 @@ class Identifier:
         for item in rest:
             holder_id = conflicted.get(id(item))
             if holder_id is not None:  # its key is taken, so it cannot be created either
-                out.refused.append(
-                    self._conflict(item, schema.normalise_key(item[2].get(key_attr)) or "", holder_id)
-                )
+                ident = schema.normalise_key(item[2].get(key_attr)) if key_attr is not None else None
+                out.refused.append(self._conflict(item, ident or "", holder_id))
                 continue
             if key_attr is not None and schema.normalise_key(item[2].get(key_attr)) is not None:
                 out.keyed.append(item)

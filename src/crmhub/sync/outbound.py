@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy.orm import Session
 
-from crmhub.connectors.base import REMOTE_ID, Connector
+from crmhub.connectors.base import REMOTE_ID, Connector, WriteMode
 from crmhub.core.clock import utcnow
 from crmhub.core.perf import gc_paused
 from crmhub.mapping.transform import Transformer
@@ -97,10 +97,14 @@ class OutboundPlan:
         """The next hub records the filter selects, in hub id order."""
         where = None
         if self.filter is not None:
+            from crmhub.expr.types import ValueType
             from crmhub.store.expr_sql import compile_sql
 
             where = compile_sql(
-                self.filter, Record.values, dialect_name=self.db.dialect, schema=self.schema.types
+                self.filter,
+                Record.values,
+                dialect_name=self.db.dialect,
+                schema={name: ValueType(t) for name, t in self.schema.types.items()},
             )
         with self.db.read() as session:
             return record_repo.changed_page(
@@ -238,7 +242,7 @@ class OutboundPlan:
         return link_repo.remote_ids_of_hub(
             session,
             connection_id=self.connection_id,
-            hub_ids=sorted(parent_ids),
+            hub_ids=sorted(str(p) for p in parent_ids if p is not None),
             remote_object=spec.parent_object or None,
         )
 
@@ -407,8 +411,8 @@ class OutboundRun:
         results = ctx.connector.write(
             self.spec.remote_object,
             [payload for _, payload, _ in items],
-            mode=mode,
-            match=match,  # type: ignore[arg-type]
+            mode=cast(WriteMode, mode),
+            match=match,
         )
         out = []
         for (record, _payload, digest), result in zip(items, results, strict=True):

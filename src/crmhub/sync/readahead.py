@@ -27,11 +27,11 @@ import struct
 import subprocess
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple, cast
 
 import orjson
 
@@ -146,7 +146,7 @@ def prepare(
     )
 
 
-def read_in_child(order: ReadOrder) -> Iterator[PreparedPage]:
+def read_in_child(order: ReadOrder) -> Generator[PreparedPage, None, None]:
     """Pages of ``order`` read and prepared in a child process, in read order.
 
     The child is ``python -m crmhub.sync.readahead``: the order goes to it on its standard input,
@@ -167,7 +167,7 @@ def read_in_child(order: ReadOrder) -> Iterator[PreparedPage]:
     assert child.stdin is not None and child.stdout is not None
     # A thread takes the child's messages off the pipe as they come (waiting there without Python's
     # lock), so the child goes on with the next pages while the run loads this one.
-    messages = prefetch(_messages(child.stdout), depth=3)
+    messages = prefetch(_messages(cast(BinaryIO, child.stdout)), depth=3)
     try:
         try:
             child.stdin.write(pickle.dumps(order, protocol=pickle.HIGHEST_PROTOCOL))

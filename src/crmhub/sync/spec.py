@@ -26,7 +26,7 @@ class _NoAliasLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             mark = event.start_mark
             raise _AliasRefused(
                 f"aliases (*{event.anchor}) are not accepted in job YAML "

@@ -9,7 +9,7 @@ Writes go through sObject Collections, 200 records a call, one result per record
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -415,7 +415,7 @@ class SalesforceConnector:
                 raise ConnectorFatalError(f"{item.what}: the answer is not a query result", code="MALFORMED")
             return body
 
-        def bodies() -> Iterator[dict[str, Any]]:
+        def bodies() -> Generator[dict[str, Any], None, None]:
             start: tuple[str, dict[str, str] | None, int] | None = (f"{self.base}/{endpoint}", {"q": soql}, 0)
             while start is not None:
                 fetched = prefetch(fetch(*start), depth=2)
@@ -520,12 +520,12 @@ class SalesforceConnector:
         results: list[WriteResult] = []
         for start in range(0, len(records), COLLECTION_LIMIT):
             chunk = records[start : start + COLLECTION_LIMIT]
-            body = {
-                "allOrNone": False,
-                "records": [{"attributes": {"type": object_name}, **_sf_values(r)} for r in chunk],
-            }
+            items: list[dict[str, Any]] = [
+                {"attributes": {"type": object_name}, **_sf_values(r)} for r in chunk
+            ]
+            body = {"allOrNone": False, "records": items}
             if mode == "update":
-                for item, record in zip(body["records"], chunk, strict=True):
+                for item, record in zip(items, chunk, strict=True):
                     item.pop(REMOTE_ID, None)
                     item["Id"] = record.get(REMOTE_ID) or record.get("Id")
             what = f"{mode} {len(chunk)} {object_name} record(s)"

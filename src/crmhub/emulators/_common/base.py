@@ -373,7 +373,8 @@ def control_routes(emulator: EmulatorBase) -> list[Route]:
     def guarded(fn: Callable[[Request], Any]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             try:
-                return await fn(request)
+                response: Response = await fn(request)
+                return response
             except (UnknownObjectError, RecordNotFoundError) as exc:
                 return _bad(str(exc), 404)
             except (JSONBodyError, ValueError, TypeError, KeyError) as exc:

@@ -40,6 +40,7 @@ import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -392,7 +393,7 @@ class HubSpotEmulator(EmulatorBase):
             "archived": archived,
         }
         if archived:
-            out["archivedAt"] = iso_ms(int(rec.get("_archived", rec["_updated"])))
+            out["archivedAt"] = iso_ms(int(rec.get("_archived") or rec["_updated"]))
         if associations:
             assoc: dict[str, Any] = {}
             for target in associations:
@@ -985,7 +986,7 @@ class HubSpotEmulator(EmulatorBase):
             if plan.sort:
                 resolve = table.resolve
                 for sort_key, desc in reversed(plan.sort):
-                    refs.sort(key=lambda ref, k=sort_key: k(resolve(ref)), reverse=desc)
+                    refs.sort(key=partial(_sort_value, sort_key, resolve), reverse=desc)
             matches = refs
             self._search_cache[key] = matches
             while len(self._search_cache) > 16:
@@ -1362,3 +1363,7 @@ def _flip(type_id: int) -> int:
 
 
 __all__ = ["MAX_RESULTS", "OBJECT_TYPES", "HubSpotEmulator"]
+
+
+def _sort_value(key: Callable[[Any], Any], resolve: Callable[[Any], Any], ref: Any) -> Any:
+    return key(resolve(ref))

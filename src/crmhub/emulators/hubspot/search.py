@@ -35,6 +35,7 @@ import fnmatch
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -336,7 +337,7 @@ def plan_search(body: Any, otype: ObjectType, typed: Typed, assoc_ids: AssocIds)
             )
         compiled = [_compile_filter(otype, f, typed, assoc_ids) for f in filters]
         if compiled:
-            group_predicates.append(lambda rec, fs=compiled: all(f(rec) for f in fs))
+            group_predicates.append(partial(_all_of, compiled))
     query = body.get("query")
     if query is not None and not isinstance(query, str):
         raise SearchError("query must be a string")
@@ -411,3 +412,7 @@ def plan_search(body: Any, otype: ObjectType, typed: Typed, assoc_ids: AssocIds)
     ).decode()
     stamp_lo, stamp_hi = _stamp_bounds(groups, otype.modified_prop)
     return SearchPlan(predicate, sort_keys, props, limit, after, cache_key, stamp_lo, stamp_hi)
+
+
+def _all_of(predicates: list[Callable[[Any], bool]], rec: Any) -> bool:
+    return all(f(rec) for f in predicates)
