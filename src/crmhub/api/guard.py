@@ -8,6 +8,8 @@ as the run progress stream).
   moment it passes the limit, so no route ever sees, parses or walks more than the limit. The limit
   is ``CRMHUB_MAX_BODY_BYTES`` (1 MiB); the routes that take whole files (job YAML import) have their
   own, larger one (:data:`UPLOAD_ROUTES`).
+- **No NUL characters**: a NUL (``%00`` in the path or query, ``\u0000`` in a JSON body) is refused
+  with 422 before any route: PostgreSQL can store none, and no name, e-mail or filter needs one.
 - **Headers**: ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` and CSP
   ``frame-ancestors 'none'`` (no framing, so no click-jacking), ``Referrer-Policy: no-referrer``, a
   Content-Security-Policy without inline script, and HSTS when the request came over TLS.
@@ -76,6 +78,13 @@ class BodyLimit:
             return
         path = scope.get("path", "")
         limit = self.limit_for(path)
+        if "\x00" in path or b"%00" in scope.get("query_string", b""):
+            await _answer(send, 422, _nul(path))
+            return
+        json_body = False
+        for name, value in scope.get("headers", ()):
+            if name == b"content-type":
+                json_body = b"json" in value.lower()
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -92,14 +101,22 @@ class BodyLimit:
                 break
         received = 0
         started = answered = False
+        tail = b""  # the end of the previous chunk: an escape may straddle two
 
         async def bounded_receive() -> Message:
-            nonlocal received, answered
+            nonlocal received, answered, tail
             if answered:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if json_body and b"u0000" in tail + chunk and _has_nul_escape(tail + chunk):
+                    answered = True
+                    if not started:
+                        await _answer(send, 422, _nul(path))
+                    return {"type": "http.disconnect"}
+                tail = chunk[-64:]
                 if received > limit:
                     # Answer now and tell the route the client is gone: it stops reading (Starlette
                     # raises ClientDisconnect), and whatever it would still send is dropped.
@@ -118,6 +135,33 @@ class BodyLimit:
             await send(message)
 
         await self.app(scope, bounded_receive, watched_send)
+
+
+def _has_nul_escape(data: bytes) -> bool:
+    """Whether JSON text holds ``\u0000`` as an escape (not as ``\\u0000``, a backslash and text)."""
+    at = data.find(b"\\u0000")
+    while at != -1:
+        backslashes = 0
+        while at - backslashes - 1 >= 0 and data[at - backslashes - 1] == 0x5C:
+            backslashes += 1
+        if backslashes % 2 == 0:
+            return True
+        at = data.find(b"\\u0000", at + 1)
+    return False
+
+
+def _nul(path: str) -> bytes:
+    return orjson.dumps(
+        {
+            "type": "about:blank",
+            "title": "Unprocessable Content",
+            "status": 422,
+            "detail": "the request holds a NUL character (\\u0000 or %00), which no name, e-mail or value may hold",
+            "instance": path,
+            "code": "nul_character",
+            "hint": "remove the NUL character and send the request again",
+        }
+    )
 
 
 def _bad_length(path: str) -> bytes:

@@ -43,15 +43,25 @@ def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(value)).decode("ascii").rstrip("=")
 
 
+#: Cursors this API makes are short: a hub id, a number, a name.
+MAX_CURSOR_CHARS = 512
+
+
 def decode_cursor(text: str | None, kind: type | tuple[type, ...]) -> Any:
     """The key a cursor carries (None without a cursor); BadCursorError (400) if it is not ours."""
     if text is None or text == "":
         return None
+    if len(text) > MAX_CURSOR_CHARS:
+        raise BadCursorError(f"the cursor {text[:40]!r}… is not valid (too long)")
     try:
         value = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
         raise BadCursorError(f"the cursor {text[:40]!r} is not valid") from None
     if not isinstance(value, kind) or isinstance(value, bool):
+        raise BadCursorError(f"the cursor {text[:40]!r} is not valid for this list")
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise BadCursorError(f"the cursor {text[:40]!r} is not valid for this list")
+    if isinstance(value, str) and ("\x00" in value or len(value) > 255):
         raise BadCursorError(f"the cursor {text[:40]!r} is not valid for this list")
     return value
 

@@ -190,7 +190,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"there is no API route {request.url.path}"
     return problem(
-        exc.status_code, detail, code=code, request=request, headers=dict(exc.headers) if exc.headers else None
+        exc.status_code,
+        detail,
+        code=code,
+        request=request,
+        headers=dict(exc.headers) if exc.headers else None,
     )
 
 

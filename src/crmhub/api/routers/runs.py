@@ -6,12 +6,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path as FsPath
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import AwareDatetime
 
 from crmhub.api import queries, views
 from crmhub.api.deps import Ctx, Ref, allow
@@ -45,8 +45,13 @@ def list_runs(
     ctx: Ctx,
     job: Annotated[Ref | None, Query(max_length=127, description="A job's id or name.")] = None,
     status: Status | None = None,
-    since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601).")] = None,
-    until: Annotated[datetime | None, Query(description="Created before (ISO 8601).")] = None,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="Created at or after (ISO 8601 with a time zone: …Z or +02:00)."),
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="Created before (ISO 8601 with a time zone).")
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
     _: Principal = allow(READ),
