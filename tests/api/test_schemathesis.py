@@ -6,6 +6,7 @@ and quick; the stateful part follows the links schemathesis infers between opera
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from conftest import POSTGRES_URL, require_postgres  # tests/conftest.py
 from crmhub.api import create_app
 from crmhub.config import Settings
 from crmhub.core.errors import NotFoundError
@@ -91,10 +93,31 @@ class Admin:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The served hub's database: a SQLite file, and a fresh PostgreSQL schema (dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('schemathesis-db') / 'hub.db'}"
+        return
+    require_postgres()
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{name}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Admin]]:
+def served(tmp_path_factory: pytest.TempPathFactory, database: str) -> Iterator[tuple[Any, Admin]]:
     tmp: Path = tmp_path_factory.mktemp("schemathesis")
-    config = Settings(home=tmp / "home", database_url=f"sqlite:///{tmp / 'hub.db'}", file_roots=[tmp])
+    config = Settings(home=tmp / "home", database_url=database, file_roots=[tmp])
     hub = HubService(Database(config.resolved_database_url), settings=config)
     hub.init()
     folder = tmp / "files"

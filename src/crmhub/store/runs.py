@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.core.clock import utcnow
@@ -244,7 +244,8 @@ def latest_artifact(session: Session, run_id: str, kind: str) -> Artifact | None
 
 
 def delete_artifact(session: Session, artifact: Artifact) -> None:
-    session.delete(artifact)
+    """Forget an artifact; one a concurrent run's retention removed first is no error."""
+    session.execute(delete(Artifact).where(Artifact.id == artifact.id))
 
 
 def failed_hub_ids(session: Session, run_id: str, *, phases: Sequence[str]) -> list[str]:
