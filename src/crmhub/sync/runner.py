@@ -13,7 +13,7 @@ from typing import Any, Literal
 from crmhub.connectors.base import Connector
 from crmhub.core.clock import utcnow
 from crmhub.core.cursor import Cursor
-from crmhub.core.errors import CrmHubError, FatalError, SyncError
+from crmhub.core.errors import CrmHubError, FatalError, JobInvalidError, SyncError
 from crmhub.store import jobs as job_repo
 from crmhub.store import runs as run_repo
 from crmhub.store.database import Database
@@ -88,6 +88,15 @@ def start_run(
     now = utcnow()
     with db.begin() as session:
         job = get_job(session, job_name, for_update=True)
+        if job.problems:
+            # A draft: its saved version did not validate, and a run would only fail on the same.
+            raise JobInvalidError(
+                f"job {job.name!r} is a draft: its version {job.version} does not validate, so it is not run: "
+                + "; ".join(job.problems[:3])
+                + (f" (and {len(job.problems) - 3} more)" if len(job.problems) > 3 else ""),
+                problems=[("job", p) for p in job.problems],
+                hint="fix it and save it again (`crmhub jobs validate`, `crmhub jobs edit`)",
+            )
         spec = JobSpec.model_validate(job.spec)
         for stale in run_repo.stale_runs(session, job.id, older_than=stale_after, now=now):
             stale.status = "failed"
@@ -113,6 +122,7 @@ def start_run(
             dry_run=dry_run,
             status=status,
             idempotency_key=idempotency_key,
+            created_at=now,
         )
         if status == "running":
             run.started_at = now

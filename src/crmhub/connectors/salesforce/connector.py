@@ -232,6 +232,8 @@ class SalesforceConnector:
                 picklist_values=tuple(
                     p["value"] for p in f.get("picklistValues") or [] if p.get("active", True)
                 ),
+                restricted_picklist=bool(f.get("restrictedPicklist")),
+                defaulted_on_create=bool(f.get("defaultedOnCreate")),
                 reference_to=tuple(f.get("referenceTo") or ()),
                 relationship_name=f.get("relationshipName"),
                 length=f.get("length"),
