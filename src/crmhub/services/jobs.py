@@ -464,6 +464,9 @@ class JobService:
         """What the destination would refuse: fields, the match field, picklists, required fields,
         the parent; and the filter over the hub's attributes in the hub's SQL dialect."""
         problems: list[Problem] = []
+        if connector.kind == "csv":
+            # A CSV file takes any column and is created by the first run: only the hub side is checked.
+            return self._validate_outbound_hub_side(spec, schema)
         try:
             description = connector.describe(spec.remote_object)
         except CrmHubError as exc:
@@ -554,6 +557,32 @@ class JobService:
             problems += self._validate_filter_sql(spec, schema)
         return problems
 
+    def _validate_outbound_hub_side(self, spec: JobSpec, schema: Any) -> list[Problem]:
+        problems: list[Problem] = []
+        for i, row in enumerate(spec.mapping):
+            if row.source is not None and row.source not in schema.types:
+                problems.append(
+                    Problem(
+                        f"{spec.object_type} has no attribute {row.source!r}"
+                        f"{did_you_mean(row.source, schema.types)}",
+                        i,
+                        row.source,
+                    )
+                )
+                continue
+            try:
+                Transformer.compile(
+                    [row],
+                    target_types={row.target: _remote_type(row, schema.types)},
+                    source_types=schema.types,
+                )
+            except CrmHubError as exc:
+                problems.append(Problem(str(exc), i, row.target))
+        problems += self._validate_filter(spec, schema.types, where=f"over {spec.object_type} attributes")
+        if spec.filter and not any(p.field == "filter" for p in problems):
+            problems += self._validate_filter_sql(spec, schema)
+        return problems
+
     def _validate_parent(
         self, spec: JobSpec, schema: Any, connector: Connector, description: Any
     ) -> list[Problem]:
@@ -593,12 +622,6 @@ class JobService:
                     f"{did_you_mean(spec.parent_field, names)}",
                     None,
                     "parent_field",
-                )
-            )
-        elif not (parent.creatable or parent.updatable):
-            problems.append(
-                Problem(
-                    f"{spec.remote_object} parent field {parent.name!r} is not writable", None, "parent_field"
                 )
             )
         if spec.parent_object:

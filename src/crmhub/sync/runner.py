@@ -61,6 +61,37 @@ def mode_for(
     return "incremental"
 
 
+def _source_notes(db: Database, run_id: str, connector: Connector, spec: JobSpec, mode: str) -> str:
+    """What the source makes of the run, said on the run: a source that cannot read "since" (a file)
+    is read whole, so the run is a full one; a CSV file without an id column links by row number."""
+    from crmhub.connectors.base import Capability
+
+    notes: list[tuple[str, str]] = []
+    if mode != "full" and Capability.INCREMENTAL not in connector.capabilities:
+        mode = "full"
+        notes.append(("mode", f"{connector.kind} sources are read whole every time: this is a full run"))
+    if connector.kind == "csv":
+        try:
+            id_field = connector.describe(spec.remote_object).id_field
+        except CrmHubError:
+            id_field = "?"  # the run itself reports what is wrong with the file
+        if not id_field:
+            notes.append(
+                (
+                    "warning",
+                    f"{spec.remote_object} has no id column (and the connection names no id_column): its row "
+                    "numbers are the record ids, so reordering the file relinks records",
+                )
+            )
+    if notes:
+        with db.begin() as session:
+            run = run_repo.get_run(session, run_id)
+            run.mode = mode
+            for kind, message in notes:
+                run_repo.add_event(session, run_id, kind, message)
+    return mode
+
+
 def worker_name() -> str:
     """This process as a run's ``worker``: ``host:pid`` (see ``store.runs.worker_is_gone``)."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -269,6 +300,8 @@ def execute_run(
     snapshot: Path | None = None
     try:
         connector = open_connector(connection_id)
+        if spec.direction == "inbound":
+            mode = _source_notes(db, run_id, connector, spec, mode)
         ctx = RunContext(
             db=db,
             run_id=run_id,

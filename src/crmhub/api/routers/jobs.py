@@ -25,7 +25,7 @@ from crmhub.api.schemas import (
     ValidationPublic,
 )
 from crmhub.core.errors import NotFoundError
-from crmhub.services.jobs import PreviewRow, Problem
+from crmhub.services.jobs import PreviewRow, Problem, errors_of
 from crmhub.services.users import Permission, Principal
 from crmhub.store.models import Run
 from crmhub.sync.spec import JobSpec
@@ -55,7 +55,10 @@ def _public(request: Request, ctx: Ctx, job: str | int) -> JobPublic:
 
 def _problems(problems: list[Problem]) -> ValidationPublic:
     return ValidationPublic(
-        ok=not problems, problems=[ProblemPublic(message=str(p), row=p.row, field=p.field) for p in problems]
+        ok=not errors_of(problems),
+        problems=[
+            ProblemPublic(message=str(p), row=p.row, field=p.field, severity=p.severity) for p in problems
+        ],
     )
 
 
@@ -174,7 +177,11 @@ def get_job(job: JobRef, request: Request, ctx: Ctx, _: Principal = allow(READ))
 @router.patch(
     "/jobs/{job}",
     summary="Change a job: mapping, settings, filter, notifications, schedule …",
-    description="Each field given replaces the stored one and saves a new version of the job.",
+    description=(
+        "Each field given replaces the stored one and saves a new version of the job; `settings` is "
+        "merged key by key (only the settings named change). A version that does not validate is "
+        "saved only on a disabled job, as a draft; on an enabled job nothing is saved (422)."
+    ),
 )
 @crm_bound
 def update_job(
@@ -183,7 +190,15 @@ def update_job(
     row, stored = ctx.jobs.get(job)
     if body.model_fields_set:
         data: dict[str, Any] = stored.model_dump(mode="json")
-        data.update(body.model_dump(mode="json", include=body.model_fields_set))
+        data.update(body.model_dump(mode="json", include=body.model_fields_set - {"settings"}))
+        if "settings" in body.model_fields_set:
+            # Settings merge: only the keys given change (null resets every setting to its default).
+            given = body.settings
+            data["settings"] = (
+                {**data["settings"], **given.model_dump(mode="json", include=given.model_fields_set)}
+                if given is not None
+                else {}
+            )
         spec = views.unmasked(JobSpec.from_data(data, origin=f"job {row.name!r}"), stored)
         ctx.jobs.update(row.name, spec, actor=principal.actor)
     return _public(request, ctx, row.id)
