@@ -352,8 +352,7 @@ class JobService:
         try:
             schema = self.hub.schema(spec.object_type)
         except CrmHubError as exc:
-            known = [t.name for t in self.hub.object_types()]
-            return [Problem(f"{exc.message}{did_you_mean(spec.object_type, known)}", None, "object_type")]
+            return [Problem(str(exc), None, "object_type")]
         targets_seen: dict[str, int] = {}
         for i, row in enumerate(spec.mapping):
             if row.target in targets_seen:
