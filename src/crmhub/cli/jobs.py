@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import click
 import orjson
 import typer
 from rich.progress import (
@@ -116,7 +117,7 @@ def edit(name: str = typer.Argument(...)) -> None:
         job, _ = service.get(name)
         text = service.export_yaml(name)
         while True:
-            edited = typer.edit(text, extension=".yaml", require_save=True)
+            edited = click.edit(text, extension=".yaml", require_save=True)
             if edited is None or edited == text and not job.problems:
                 console.print(f"no change: job {name} is as it was")
                 return
@@ -545,25 +546,24 @@ def list_runs(
             names = job_names(session, {r.job_id for r in runs})
     finally:
         hub.close()
-    table = Table(
-        "run", "job", "trigger", "mode", "status", "read", "created", "updated", "failed", "started"
-    )
-    # Ids are never cut: a run id is what every other command takes.
-    table.columns[0].no_wrap = True
+    # At 80 columns too: no borders, the whole run id on one line (every command takes it), the
+    # counts in one column that may wrap.
+    table = Table("run", "job", "status", "trigger / mode", "counts", "created", box=None, pad_edge=False)
+    for column in (table.columns[0], table.columns[1], table.columns[5]):
+        column.no_wrap, column.overflow = True, "fold"  # folded at worst, never cut with "…"
     table.columns[0].min_width = 26
     for r in runs:
         c = r.counts
+        counts = ", ".join(
+            f"{c[k]:,} {k}" for k in ("read", "created", "updated", "deleted", "failed") if c.get(k)
+        )
         table.add_row(
             r.id,
             names.get(r.job_id, str(r.job_id)),
-            r.trigger,
-            r.mode + (" (dry)" if r.dry_run else ""),
             r.status,
-            str(c.get("read", 0)),
-            str(c.get("created", 0)),
-            str(c.get("updated", 0)),
-            str(c.get("failed", 0)),
-            f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+            f"{r.trigger} {r.mode}" + (" (dry run)" if r.dry_run else ""),
+            counts or "—",
+            f"{r.created_at:%m-%d %H:%M}",
         )
     console.print(table)
 
