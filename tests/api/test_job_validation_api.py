@@ -214,3 +214,17 @@ def test_a_patch_of_some_settings_changes_only_those(api: Api, admin: httpx.Clie
     assert api.jobs.get("accounts-in")[1].settings.delete_policy == "unlink"
     bad = admin.patch(f"/jobs/{job}", json={"settings": {"batch_sise": 5}})
     assert bad.status_code == 422 and "batch_sise" in bad.text
+
+
+def test_a_csv_connection_without_id_column_warns_and_exports_are_named_by_job(
+    api: Api, admin: httpx.Client, tmp_path: Path
+) -> None:
+    files = admin.get("/connections/files").json()
+    assert len(files["warnings"]) == 1 and "row numbers" in files["warnings"][0]
+    tested = admin.post("/connections/files/test").json()
+    assert tested["ok"] is True and "reordering" in tested["warnings"][0]
+    fixed = admin.patch("/connections/files", json={"settings": {"id_column": "id"}})
+    assert fixed.status_code == 200 and fixed.json()["warnings"] == []
+    job = admin.post("/jobs", json={**ACCOUNTS_JOB, "name": "Accounts in/EU"}).json()["id"]
+    exported = admin.get(f"/jobs/{job}/export")
+    assert exported.headers["content-disposition"] == 'attachment; filename="Accounts-in-EU.yaml"'

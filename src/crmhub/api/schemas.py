@@ -214,12 +214,16 @@ class ConnectionPublic(BaseModel):
     credential_fields: list[str] = Field(description="Which credentials are set (never their values).")
     status: str
     status_message: str
+    warnings: list[str] = Field(
+        default_factory=list, description="What the settings risk though valid (a CSV without id_column)."
+    )
 
 
 class ConnectionCheckPublic(BaseModel):
     ok: bool
     message: str
     details: dict[str, Any]
+    warnings: list[str] = Field(default_factory=list, description="As on the connection.")
 
 
 class RemoteObjectPublic(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -51,6 +52,11 @@ class YamlResponse(Response):
 def _public(request: Request, ctx: Ctx, job: str | int) -> JobPublic:
     row, last = queries.job_with_last_run(ctx.hub.db, job)
     return views.job_public(row, last, base_url(request))
+
+
+def _file_name(name: str) -> str:
+    """The job's name as a safe download file name (its letters, digits, dots and dashes)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "job"
 
 
 def _problems(problems: list[Problem]) -> ValidationPublic:
@@ -241,7 +247,7 @@ def export_job(job: JobRef, ctx: Ctx, _: Principal = allow(READ)) -> YamlRespons
     row, spec = ctx.jobs.get(job)
     return YamlResponse(
         views.masked(spec).to_yaml(),
-        headers={"Content-Disposition": f'attachment; filename="job-{row.id}.yaml"'},
+        headers={"Content-Disposition": f'attachment; filename="{_file_name(row.name)}.yaml"'},
     )
 
 
