@@ -241,7 +241,6 @@ def annotate(expr: ast.Expr, schema: Mapping[str, ValueType]) -> Types:
     return checker.types
 
 
-
 def suggest(name: str, candidates: Iterable[str]) -> str | None:
     """The candidate ``name`` was most likely meant to be (close spelling, or another case), or None."""
     pool = list(candidates)
