@@ -253,24 +253,37 @@ def test_a_run_never_starts_before_it_was_created(jobs: JobService, files: Path)
 def test_given_a_csv_without_id_column_then_its_runs_are_full_and_warn_about_row_numbers(
     jobs: JobService, files: Path
 ) -> None:
-    write_csv(files / "people.csv", "name,country", ["Acme,de", "Globex,us"])
+    # A modstamp column gives the job a cursor, so a CRM's next run would be incremental; a file is
+    # read whole every time, and its run must say "full".
+    write_csv(
+        files / "people.csv",
+        "name,country,changed",
+        ["Acme,de,2026-01-01T00:00:00Z", "Globex,us,2026-01-02T00:00:00Z"],
+    )
+    jobs.connections.add("stamped", "csv", {"path": str(files), "modstamp_column": "changed"}, {})
     spec = inbound_spec(
         name="people",
+        connection="stamped",
         remote_object="people",
         mapping=[{"expression": "name", "target": "account_id"}, {"source": "name", "target": "name"}],
         settings={"full_sync_every": None},
     )
     jobs.create(spec)
-    assert (
-        jobs.connections.get("files").warnings and "row numbers" in jobs.connections.get("files").warnings[0]
-    )
+    warnings = jobs.connections.get("stamped").warnings
+    assert len(warnings) == 1 and "row numbers" in warnings[0]
     jobs.run("people")
-    second, _ = jobs.run("people")  # would be incremental for a CRM: a file is read whole
+    assert get_job_state(jobs, "people").get("cursor")  # the first run left a cursor
+    second, _ = jobs.run("people")
     with jobs.db.read() as session:
         row = run_repo.get_run(session, second.id)
         events = [(e.kind, e.message) for e in run_repo.events(session, second.id)]
     assert row.mode == "full"
     assert any(kind == "warning" and "row numbers are the record ids" in m for kind, m in events), events
+
+
+def get_job_state(jobs: JobService, name: str) -> dict[str, Any]:
+    with jobs.db.read() as session:
+        return dict(get_job(session, name).state)
 
 
 # Outbound: what the destination refuses -------------------------------------------------------------
