@@ -143,6 +143,7 @@ def test_create_sync_now_show_update_and_runs_by_name_at_80_columns(hub_home: Pa
     created = invoke("jobs", "create", "-f", str(path), "--sync-now")
     assert created.exit_code == 0, created.output
     assert "saved job accounts-in (version 1" in created.output and "draft" not in created.output
+    assert re.search(r"run [0-9A-Z]{26}: succeeded — 2 read, 2 created", created.output), created.output
     shown = invoke("jobs", "show", "accounts-in").output
     assert "daily at 06:30 (Europe/Berlin)" in shown
     assert re.search(r"batch_size\s.*500", shown) and re.search(

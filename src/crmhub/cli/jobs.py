@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 import orjson
@@ -74,19 +76,44 @@ def update(
     try:
         service = JobService(hub)
         service.get(name or spec.name)  # the job must exist: `jobs create` makes new ones
-        job = service.update(name or spec.name, spec, actor="cli", sync_now=sync_now)
+        here = _RunHere(service, spec.name)
+        job = service.update(name or spec.name, spec, actor="cli", sync_now=sync_now, executor=here)
         _print_saved(job, spec)
     finally:
         hub.close()
+    if here.failed:
+        raise typer.Exit(1)
+
+
+class _RunHere:
+    """An executor that runs a saved job's first run in this process, with the progress bar."""
+
+    def __init__(self, service: JobService, label: str) -> None:
+        self.service, self.label = service, label
+        self.failed = False
+
+    def submit(self, run_id: str) -> None:
+        outcome = _with_progress(
+            self.label, lambda progress: self.service.execute(run_id, on_progress=progress)
+        )
+        notifier = Notifier(self.service.hub)  # the job's notification rules fire as for `jobs run`
+        notifier.run_finished(run_id)
+        notifier.close(timeout=30)
+        print_outcome(run_id, outcome)
+        self.failed = outcome.status == "failed"
 
 
 def _save(spec: JobSpec, *, enable: bool | None, sync_now: bool) -> None:
     hub = open_hub()
     try:
-        job = JobService(hub).save(spec, actor="cli", enabled=enable, sync_now=sync_now)
+        service = JobService(hub)
+        here = _RunHere(service, spec.name)
+        job = service.save(spec, actor="cli", enabled=enable, sync_now=sync_now, executor=here)
         _print_saved(job, spec)
     finally:
         hub.close()
+    if here.failed:
+        raise typer.Exit(1)
 
 
 def _print_saved(job: Job, spec: JobSpec) -> None:
@@ -348,6 +375,31 @@ def disable(name: str = typer.Argument(...)) -> None:
     console.print(f"disabled {name}")
 
 
+T = TypeVar("T")
+
+
+def _with_progress(label: str, work: Callable[[Callable[[RunProgress], None]], T]) -> T:
+    """Do ``work`` (a run) under a progress bar fed by its progress callback."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} rec/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(label, total=None, rate="—")
+
+        def progress(p: RunProgress) -> None:
+            elapsed = bar.tasks[task].elapsed or 0.0
+            rate = f"{p.done / elapsed:,.0f}" if elapsed > 0 else "—"
+            bar.update(task, completed=p.done, total=p.total, rate=rate)
+
+        return work(progress)
+
+
 def print_outcome(run_id: str, outcome: RunOutcome) -> None:
     colour = {"succeeded": "green", "succeeded_with_errors": "yellow"}.get(outcome.status, "red")
     console.print(f"run {run_id}: [{colour}]{outcome.status}[/] — {outcome.message}", soft_wrap=True)
@@ -382,26 +434,12 @@ def run(
     """Run a job now, with a progress bar; ends with the counts."""
     hub = open_hub()
     try:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]} rec/s"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        ) as bar:
-            task = bar.add_task(name, total=None, rate="—")
-
-            def progress(p: RunProgress) -> None:
-                elapsed = bar.tasks[task].elapsed or 0.0
-                rate = f"{p.done / elapsed:,.0f}" if elapsed > 0 else "—"
-                bar.update(task, completed=p.done, total=p.total, rate=rate)
-
-            run_row, outcome = JobService(hub).run(
+        run_row, outcome = _with_progress(
+            name,
+            lambda progress: JobService(hub).run(
                 name, full=full, dry_run=dry_run, queue=queue, on_progress=progress
-            )
+            ),
+        )
         # The job's notification rules (webhook / e-mail) fire for runs started here too.
         notifier = Notifier(hub)
         notifier.run_finished(run_row.id)

@@ -772,15 +772,18 @@ class JobService:
         on_progress: Callable[[Progress], None] | None = None,
     ) -> tuple[Run, RunOutcome]:
         run = start_run(self.db, name, trigger=trigger, full=full, dry_run=dry_run, queue=queue)
-        outcome = execute_run(
+        return run, self.execute(run.id, on_progress=on_progress)
+
+    def execute(self, run_id: str, *, on_progress: Callable[[Progress], None] | None = None) -> RunOutcome:
+        """Execute a created run here, to its end (an executor for one run, e.g. the CLI's --sync-now)."""
+        return execute_run(
             self.db,
-            run.id,
+            run_id,
             open_connector=self.connections.open,
             data_dir=self.hub.settings.resolved_home,
             on_progress=on_progress,
             read_process=self.connections.read_process(),
         )
-        return run, outcome
 
     def submit(
         self,
