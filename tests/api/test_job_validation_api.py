@@ -228,3 +228,13 @@ def test_a_csv_connection_without_id_column_warns_and_exports_are_named_by_job(
     job = admin.post("/jobs", json={**ACCOUNTS_JOB, "name": "Accounts in/EU"}).json()["id"]
     exported = admin.get(f"/jobs/{job}/export")
     assert exported.headers["content-disposition"] == 'attachment; filename="Accounts-in-EU.yaml"'
+
+
+def test_a_records_filter_with_two_unknown_attributes_names_both(admin: httpx.Client) -> None:
+    response = admin.get(
+        "/hub/object-types/account/records", params={"filter": 'industy = "x" AND contry = "de"'}
+    )
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert "'industy'; did you mean 'industry'?" in body["detail"]
+    assert "'contry'" in body["detail"] and len(body["errors"]) == 2

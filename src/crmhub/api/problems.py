@@ -34,6 +34,7 @@ from crmhub.core.errors import (
     SyncError,
     ValidationError,
 )
+from crmhub.expr.errors import ExpressionTypeError
 from crmhub.services.users import AuthenticationError, PermissionDeniedError, TooManyAttemptsError
 from crmhub.sync.runner import RunInProgressError
 
@@ -140,6 +141,12 @@ async def _crmhub_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, JobInvalidError):
         # Every problem of the job, not only the first one the message names.
         errors = [FieldProblem(field=where, message=message) for where, message in exc.problems]
+    elif isinstance(exc, ExpressionTypeError) and len(exc.problems) > 1:
+        # Every unknown field or mismatch of an expression is named, not only the first.
+        errors = [
+            FieldProblem(field=f"line {p.line}, column {p.column}", message=p.message) for p in exc.problems
+        ]
+        detail = "; ".join(p.message for p in exc.problems)
     return problem(
         status,
         detail,
