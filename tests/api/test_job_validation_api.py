@@ -152,6 +152,7 @@ def test_given_a_broken_job_every_validation_entry_point_answers_with_its_proble
         admin.get(f"/jobs/{job}/validate"),
         admin.post(f"/jobs/{job}/enable"),
         admin.post(f"/jobs/{job}/runs"),
+        admin.post(f"/jobs/{job}/rebuild-mapping"),
     ):
         assert any(words in p for p in _problems(response)), response.text
     listed = admin.get("/jobs").json()["items"]

@@ -118,6 +118,8 @@ def test_given_a_broken_job_the_cli_lists_problems_saves_drafts_only_and_never_r
     assert validated.exit_code == 1 and words in validated.output
     ran = invoke("jobs", "run", "accounts-in")
     assert ran.exit_code == 1 and "is a draft" in ran.output and words in ran.output
+    rebuilt = invoke("jobs", "rebuild-mapping", "accounts-in", "--yes")
+    assert rebuilt.exit_code == 1 and "is a draft" in rebuilt.output
     enabled = invoke("jobs", "enable", "accounts-in")
     assert enabled.exit_code == 1 and words in enabled.output
     assert "draft" in invoke("jobs", "show", "accounts-in").output

@@ -417,3 +417,21 @@ def test_given_salesforce_accounts_without_name_when_created_then_the_required_f
         update={"settings": spec.settings.model_copy(update={"create_records": False})}
     )
     assert not any("requires" in str(p) for p in errors_of(salesforce_jobs.validate(update_only)))
+
+
+def test_given_a_draft_when_its_mapping_is_rebuilt_then_it_is_refused_and_its_links_stay(
+    jobs: JobService, files: Path
+) -> None:
+    from sqlalchemy import func, select
+
+    from crmhub.store.models import Link
+
+    write_csv(files / "accounts.csv", HEADER, ROWS)
+    jobs.create(inbound_spec())
+    jobs.run("accounts-in")
+    jobs.update("accounts-in", _with_row({"expression": "DOMIAN(name)", "target": "domain"}), enabled=False)
+    with pytest.raises(JobInvalidError, match="is a draft"):
+        jobs.rebuild_mapping("accounts-in")
+    with jobs.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Link)) == 2
+        assert get_job(session, "accounts-in").state.get("cursor")

@@ -26,7 +26,7 @@ from crmhub.store.models import Job, Run
 from crmhub.store.schema import RESERVED_NAMES, AttributeSpec, validate_name
 from crmhub.sync.common import Progress, RunOutcome
 from crmhub.sync.outbound import _remote_type
-from crmhub.sync.runner import cancel_run, execute_run, start_run
+from crmhub.sync.runner import cancel_run, execute_run, refuse_draft, start_run
 from crmhub.sync.spec import JobSpec
 
 
@@ -819,6 +819,7 @@ class JobService:
 
         with self.db.begin() as session:
             job = job_repo.get_job(session, name)
+            refuse_draft(job)  # before its links go: a draft's full sync would not run
             clear_links(session, connection_id=job.connection_id, remote_object=job.remote_object)
             job.state = {}
             audit.record_event(

@@ -92,6 +92,21 @@ def _source_notes(db: Database, run_id: str, connector: Connector, spec: JobSpec
     return mode
 
 
+def refuse_draft(job: Job) -> None:
+    """Raise JobInvalidError for a draft: its saved version did not validate, and a run would only
+    fail on the same (called before anything of a run, or of a rebuild, happens)."""
+    if not job.problems:
+        return
+    more = f" (and {len(job.problems) - 3} more)" if len(job.problems) > 3 else ""
+    raise JobInvalidError(
+        f"job {job.name!r} is a draft: its version {job.version} does not validate, so it is not run: "
+        + "; ".join(job.problems[:3])
+        + more,
+        problems=[("job", p) for p in job.problems],
+        hint="fix it and save it again (`crmhub jobs validate`, `crmhub jobs edit`)",
+    )
+
+
 def worker_name() -> str:
     """This process as a run's ``worker``: ``host:pid`` (see ``store.runs.worker_is_gone``)."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -119,15 +134,7 @@ def start_run(
     now = utcnow()
     with db.begin() as session:
         job = get_job(session, job_name, for_update=True)
-        if job.problems:
-            # A draft: its saved version did not validate, and a run would only fail on the same.
-            raise JobInvalidError(
-                f"job {job.name!r} is a draft: its version {job.version} does not validate, so it is not run: "
-                + "; ".join(job.problems[:3])
-                + (f" (and {len(job.problems) - 3} more)" if len(job.problems) > 3 else ""),
-                problems=[("job", p) for p in job.problems],
-                hint="fix it and save it again (`crmhub jobs validate`, `crmhub jobs edit`)",
-            )
+        refuse_draft(job)
         spec = JobSpec.model_validate(job.spec)
         for stale in run_repo.stale_runs(session, job.id, older_than=stale_after, now=now):
             stale.status = "failed"
