@@ -125,7 +125,7 @@ def test_given_a_broken_job_the_cli_lists_problems_saves_drafts_only_and_never_r
     assert "draft" in invoke("jobs", "show", "accounts-in").output
     if what in ("unknown function", "bad format"):  # preview compiles the mapping as a run does
         previewed = invoke("jobs", "preview", "accounts-in")
-        assert previewed.exit_code == 1 and words in previewed.output and "mapping[4]" in previewed.output
+        assert previewed.exit_code == 1 and words in previewed.output and "mapping row 4" in previewed.output
 
 
 def test_broken_yaml_is_one_clear_error(hub_home: Path) -> None:

@@ -31,10 +31,12 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except JobInvalidError as exc:
-            # Every problem on its own line, after the one-line summary.
-            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-            for where, message in exc.problems:
-                err_console.print(f"  [red]✗[/] {where}: {message}", soft_wrap=True)
+            # The headline, every problem on its own line (each names its row), then what to do.
+            err_console.print(f"[bold red]error:[/] {exc.headline}:", soft_wrap=True)
+            for _where, message in exc.problems:
+                err_console.print(f"  [red]✗[/] {message}", soft_wrap=True)
+            if exc.hint:
+                err_console.print(f"  {exc.hint}", soft_wrap=True)
             raise typer.Exit(1) from None
         except CrmHubError as exc:
             raise fail(str(exc)) from None

@@ -584,25 +584,37 @@ def list_runs(
             names = job_names(session, {r.job_id for r in runs})
     finally:
         hub.close()
-    # At 80 columns too: no borders, the whole run id on one line (every command takes it), the
-    # counts in one column that may wrap.
-    table = Table("run", "job", "status", "trigger / mode", "counts", "created", box=None, pad_edge=False)
-    for column in (table.columns[0], table.columns[1], table.columns[5]):
-        column.no_wrap, column.overflow = True, "fold"  # folded at worst, never cut with "…"
-    table.columns[0].min_width = 26
+    rows = []
     for r in runs:
         c = r.counts
         counts = ", ".join(
-            f"{c[k]:,} {k}" for k in ("read", "created", "updated", "deleted", "failed") if c.get(k)
+            f"{c[k]:,} {k}"
+            for k in ("read", "created", "updated", "unchanged", "deleted", "failed")
+            if c.get(k)
         )
-        table.add_row(
-            r.id,
-            names.get(r.job_id, str(r.job_id)),
-            r.status,
-            f"{r.trigger} {r.mode}" + (" (dry run)" if r.dry_run else ""),
-            counts or "—",
-            f"{r.created_at:%m-%d %H:%M}",
+        rows.append(
+            (
+                r.id,
+                names.get(r.job_id, str(r.job_id)),
+                r.status,
+                f"{r.trigger} {r.mode}" + (" (dry run)" if r.dry_run else ""),
+                counts or "—",
+                f"{r.created_at:%m-%d %H:%M}",
+            )
         )
+    if console.width < 110:
+        # Narrow terminals: two lines per run, so the run id (what every command takes) and the job
+        # name are never cut or wrapped, whatever the width.
+        width = max((len(row[1]) for row in rows), default=0)
+        for run_id, job_name, run_status, how, counts, created in rows:
+            console.print(f"{run_id}  {job_name.ljust(width)}  {created}  {run_status}", soft_wrap=True)
+            console.print(f"  {how}: {counts}", soft_wrap=True)
+        return
+    table = Table("run", "job", "status", "trigger / mode", "counts", "created", box=None, pad_edge=False)
+    for column in (table.columns[0], table.columns[1], table.columns[5]):
+        column.no_wrap, column.overflow = True, "fold"  # folded at worst, never cut with "…"
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 

@@ -82,9 +82,18 @@ class JobInvalidError(ValidationError):
     name or ``job``; every message says what to fix.
     """
 
-    def __init__(self, message: str, *, problems: list[tuple[str, str]], hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        problems: list[tuple[str, str]],
+        hint: str | None = None,
+        headline: str | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.problems = problems
+        #: The message without its listing of problems (a CLI prints the problems one per line).
+        self.headline = headline or message
 
 
 class ExpressionError(CrmHubError):

@@ -836,6 +836,7 @@ def _invalid(name: str, problems: list[Problem], what: str, hint: str) -> JobInv
         f"job {name!r} does not validate and {what}: {listing}{more}",
         problems=[(p.where, str(p)) for p in problems],
         hint=hint,
+        headline=f"job {name!r} does not validate and {what}",
     )
 
 

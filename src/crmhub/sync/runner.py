@@ -104,6 +104,7 @@ def refuse_draft(job: Job) -> None:
         + more,
         problems=[("job", p) for p in job.problems],
         hint="fix it and save it again (`crmhub jobs validate`, `crmhub jobs edit`)",
+        headline=f"job {job.name!r} is a draft: its version {job.version} does not validate, so it is not run",
     )
 
 
