@@ -435,3 +435,14 @@ def test_given_a_draft_when_its_mapping_is_rebuilt_then_it_is_refused_and_its_li
     with jobs.db.read() as session:
         assert session.scalar(select(func.count()).select_from(Link)) == 2
         assert get_job(session, "accounts-in").state.get("cursor")
+
+
+def test_given_match_on_an_unknown_or_unmapped_attribute_then_it_is_a_problem(
+    jobs: JobService, files: Path
+) -> None:
+    write_csv(files / "accounts.csv", HEADER, ROWS)
+    unknown = errors_of(jobs.validate(inbound_spec(match_on=["domian"])))
+    assert [p.field for p in unknown] == ["match_on"] and "did you mean 'domain'" in str(unknown[0])
+    unmapped = errors_of(jobs.validate(inbound_spec(match_on=["domain"])))
+    assert [p.field for p in unmapped] == ["match_on"] and "'domain' is not mapped" in str(unmapped[0])
+    assert errors_of(jobs.validate(inbound_spec(match_on=["name"]))) == []

@@ -422,6 +422,26 @@ class JobService:
                     )
                 )
         problems += self._validate_filter(spec, source_types, where=f"over {spec.remote_object} fields")
+        mapped = {r.target for r in spec.mapping}
+        for attribute in spec.match_on:
+            if attribute not in schema.types:
+                problems.append(
+                    Problem(
+                        f"match_on: {spec.object_type} has no attribute {attribute!r}"
+                        f"{did_you_mean(attribute, schema.types)}",
+                        None,
+                        "match_on",
+                    )
+                )
+            elif attribute not in mapped:
+                problems.append(
+                    Problem(
+                        f"match_on: {attribute!r} is not mapped, so records carry no value to match on; "
+                        "map a source field to it",
+                        None,
+                        "match_on",
+                    )
+                )
         target_types: dict[str, str] = {}
         for i, row in enumerate(spec.mapping):
             if row.target in schema.types:
