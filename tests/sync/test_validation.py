@@ -446,3 +446,27 @@ def test_given_match_on_an_unknown_or_unmapped_attribute_then_it_is_a_problem(
     unmapped = errors_of(jobs.validate(inbound_spec(match_on=["domain"])))
     assert [p.field for p in unmapped] == ["match_on"] and "'domain' is not mapped" in str(unmapped[0])
     assert errors_of(jobs.validate(inbound_spec(match_on=["name"]))) == []
+
+
+def test_given_salesforce_dot_paths_that_do_not_resolve_then_each_is_named_with_a_suggestion(
+    salesforce_jobs: JobService,
+) -> None:
+    spec = JobSpec.model_validate(
+        {
+            "name": "sf-in",
+            "direction": "inbound",
+            "connection": "sf",
+            "remote_object": "Account",
+            "object_type": "account",
+            "fields": ["Id", "Owner.Emial", "Ownr.Email"],
+            "mapping": [
+                {"source": "Id", "target": "account_id"},
+                {"source": "Owner.Emial", "target": "owner_email"},
+                {"source": "Nmae", "target": "name"},
+            ],
+        }
+    )
+    messages = [str(p) for p in errors_of(salesforce_jobs.validate(spec))]
+    assert any("'Emial'" in m and "did you mean 'Email'" in m for m in messages), messages
+    assert any("'Ownr'" in m and "did you mean 'Owner'" in m for m in messages), messages
+    assert any(m.startswith("mapping row 3:") and "did you mean 'Name'" in m for m in messages), messages

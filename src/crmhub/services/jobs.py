@@ -289,15 +289,26 @@ class JobService:
 
     # Building -------------------------------------------------------------------------------
 
-    def _describe(self, connector: Connector, spec: JobSpec) -> dict[str, FieldInfo]:
-        """Source field path → FieldInfo for the job's selected and mapped fields (dot paths resolved)."""
+    def _describe(
+        self, connector: Connector, spec: JobSpec, *, unresolved: dict[str, str] | None = None
+    ) -> dict[str, FieldInfo]:
+        """Source field path → FieldInfo for the job's selected and mapped fields (dot paths resolved).
+
+        With ``unresolved``, a dot path that does not resolve is left out and its reason kept there
+        (validation reports each on its own); without it, the first one raises.
+        """
         resolve = getattr(connector, "resolve_path", None)
         description = connector.describe(spec.remote_object)
         out = {f.name: f for f in description.fields}
         paths = set(spec.fields) | {r.source for r in spec.mapping if r.source}
-        for path in paths:
+        for path in sorted(paths):
             if "." in path and resolve is not None:
-                out[path] = resolve(spec.remote_object, path)
+                try:
+                    out[path] = resolve(spec.remote_object, path)
+                except CrmHubError as exc:
+                    if unresolved is None:
+                        raise
+                    unresolved[path] = exc.message
         return out
 
     def automap(self, spec: JobSpec) -> list[Proposal]:
@@ -407,13 +418,16 @@ class JobService:
                     f"the key attribute {schema.key!r} of {spec.object_type} is not mapped", None, schema.key
                 )
             )
+        unresolved: dict[str, str] = {}
         try:
-            described = self._describe(connector, spec)
+            described = self._describe(connector, spec, unresolved=unresolved)
         except CrmHubError as exc:
             return [*problems, Problem(f"cannot describe {spec.remote_object}: {exc}", None, "remote_object")]
         source_types = {path: info.value_type for path, info in described.items()}
         for path in spec.fields:
-            if path not in described:
+            if path in unresolved:
+                problems.append(Problem(unresolved[path], None, path))
+            elif path not in described:
                 problems.append(
                     Problem(
                         f"{spec.remote_object} has no field {path!r}{did_you_mean(path, described)}",
@@ -465,13 +479,10 @@ class JobService:
                 )
                 continue
             if row.source is not None and row.source not in described:
-                problems.append(
-                    Problem(
-                        f"{spec.remote_object} has no field {row.source!r}{did_you_mean(row.source, described)}",
-                        i,
-                        row.source,
-                    )
+                message = unresolved.get(row.source) or (
+                    f"{spec.remote_object} has no field {row.source!r}{did_you_mean(row.source, described)}"
                 )
+                problems.append(Problem(message, i, row.source))
                 continue
             try:
                 Transformer.compile([row], target_types=target_types, source_types=source_types)
