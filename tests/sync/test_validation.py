@@ -470,3 +470,27 @@ def test_given_salesforce_dot_paths_that_do_not_resolve_then_each_is_named_with_
     assert any("'Emial'" in m and "did you mean 'Email'" in m for m in messages), messages
     assert any("'Ownr'" in m and "did you mean 'Owner'" in m for m in messages), messages
     assert any(m.startswith("mapping row 3:") and "did you mean 'Name'" in m for m in messages), messages
+
+
+def test_given_settings_that_name_missing_fields_or_attributes_then_each_is_a_problem(
+    salesforce_jobs: JobService,
+) -> None:
+    def problems(**settings: Any) -> list[str]:
+        spec = JobSpec.model_validate(
+            {
+                "name": "sf-in",
+                "direction": "inbound",
+                "connection": "sf",
+                "remote_object": "Account",
+                "object_type": "account",
+                "mapping": [{"source": "Id", "target": "account_id"}, {"source": "Name", "target": "name"}],
+                "settings": settings,
+            }
+        )
+        return [str(p) for p in errors_of(salesforce_jobs.validate(spec, preview_rows=0))]
+
+    assert problems(stamp_hub_id_field="Hub_ID__c") == []
+    assert "did you mean 'Hub_ID__c'" in problems(stamp_hub_id_field="HubID__c")[0]
+    assert "is not writable" in problems(stamp_hub_id_field="SystemModstamp")[0]
+    assert "did you mean 'website'" in problems(remote_id_attribute="websit")[0]
+    assert "did you mean 'industry'" in problems(write_back=["industy"])[0]

@@ -410,6 +410,54 @@ class JobService:
             return [Problem(f"filter ({where}): {exc}", None, "filter")]
         return []
 
+    def _validate_settings(self, spec: JobSpec, schema: Any, fields: dict[str, FieldInfo]) -> list[Problem]:
+        """Settings that name hub attributes or remote fields name ones that exist (and can be written)."""
+        problems: list[Problem] = []
+        settings = spec.settings
+        if settings.remote_id_attribute and settings.remote_id_attribute not in schema.types:
+            problems.append(
+                Problem(
+                    f"settings.remote_id_attribute: {spec.object_type} has no attribute "
+                    f"{settings.remote_id_attribute!r}{did_you_mean(settings.remote_id_attribute, schema.types)}",
+                    None,
+                    "settings.remote_id_attribute",
+                )
+            )
+        for attribute in settings.write_back:
+            if attribute not in schema.types:
+                problems.append(
+                    Problem(
+                        f"settings.write_back: {spec.object_type} has no attribute {attribute!r}"
+                        f"{did_you_mean(attribute, schema.types)}",
+                        None,
+                        "settings.write_back",
+                    )
+                )
+        stamp = settings.stamp_hub_id_field
+        if stamp and fields:
+            info = fields.get(stamp) or next(
+                (f for f in fields.values() if f.name.lower() == stamp.lower()), None
+            )
+            if info is None:
+                problems.append(
+                    Problem(
+                        f"settings.stamp_hub_id_field: {spec.remote_object} has no field {stamp!r}"
+                        f"{did_you_mean(stamp, fields)}",
+                        None,
+                        "settings.stamp_hub_id_field",
+                    )
+                )
+            elif not info.updatable:
+                problems.append(
+                    Problem(
+                        f"settings.stamp_hub_id_field: {spec.remote_object} field {info.name!r} is not writable, "
+                        "so the CRM would refuse every hub id stamped into it",
+                        None,
+                        "settings.stamp_hub_id_field",
+                    )
+                )
+        return problems
+
     def _validate_inbound(self, spec: JobSpec, schema: Any, connector: Connector) -> list[Problem]:
         problems: list[Problem] = []
         if not any(r.target == schema.key for r in spec.mapping):
@@ -436,6 +484,8 @@ class JobService:
                     )
                 )
         problems += self._validate_filter(spec, source_types, where=f"over {spec.remote_object} fields")
+        # A CSV file takes any column: only a CRM's fields are checked.
+        problems += self._validate_settings(spec, schema, described if connector.kind != "csv" else {})
         mapped = {r.target for r in spec.mapping}
         for attribute in spec.match_on:
             if attribute not in schema.types:
@@ -580,6 +630,7 @@ class JobService:
                         missing[0],
                     )
                 )
+        problems += self._validate_settings(spec, schema, by_name)
         problems += self._validate_parent(spec, schema, connector, description)
         problems += self._validate_picklists(spec, schema, description, rows_ok)
         problems += self._validate_filter(spec, schema.types, where=f"over {spec.object_type} attributes")
@@ -611,7 +662,7 @@ class JobService:
         problems += self._validate_filter(spec, schema.types, where=f"over {spec.object_type} attributes")
         if spec.filter and not any(p.field == "filter" for p in problems):
             problems += self._validate_filter_sql(spec, schema)
-        return problems
+        return problems + self._validate_settings(spec, schema, {})
 
     def _validate_parent(
         self, spec: JobSpec, schema: Any, connector: Connector, description: Any
