@@ -494,3 +494,17 @@ def test_given_settings_that_name_missing_fields_or_attributes_then_each_is_a_pr
     assert "is not writable" in problems(stamp_hub_id_field="SystemModstamp")[0]
     assert "did you mean 'website'" in problems(remote_id_attribute="websit")[0]
     assert "did you mean 'industry'" in problems(write_back=["industy"])[0]
+
+
+def test_given_a_draft_whose_cause_is_gone_when_run_then_it_is_validated_again_and_runs(
+    jobs: JobService, files: Path
+) -> None:
+    # Saved while the file (the CRM's object) did not exist yet: a draft.
+    job = jobs.create(inbound_spec())
+    assert job.problems and "does not exist" in job.problems[0]
+    with pytest.raises(JobInvalidError, match="is a draft"):
+        jobs.run("accounts-in")
+    write_csv(files / "accounts.csv", HEADER, ROWS)
+    _, outcome = jobs.run("accounts-in")
+    assert (outcome.status, outcome.counts.created) == ("succeeded", 2), outcome.message
+    assert jobs.get("accounts-in")[0].problems == []

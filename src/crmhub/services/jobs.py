@@ -853,8 +853,22 @@ class JobService:
         queue: bool = False,
         on_progress: Callable[[Progress], None] | None = None,
     ) -> tuple[Run, RunOutcome]:
+        self._recheck_draft(name)
         run = start_run(self.db, name, trigger=trigger, full=full, dry_run=dry_run, queue=queue)
         return run, self.execute(run.id, on_progress=on_progress)
+
+    def _recheck_draft(self, name: str) -> None:
+        """A draft asked to run is validated again first: one saved while the CRM was unreachable, or
+        whose CRM field has been added since, runs once it validates (and stays a draft otherwise,
+        refused by ``start_run`` with what validation found now)."""
+        job, spec = self.get(name)
+        if not job.problems:
+            return
+        problems = errors_of(self.validate(spec))
+        with self.db.begin() as session:
+            row = job_repo.get_job(session, name)
+            if row.version == job.version:  # not saved again meanwhile
+                row.problems = [str(p) for p in problems]
 
     def execute(self, run_id: str, *, on_progress: Callable[[Progress], None] | None = None) -> RunOutcome:
         """Execute a created run here, to its end (an executor for one run, e.g. the CLI's --sync-now)."""
@@ -879,6 +893,7 @@ class JobService:
         idempotency_key: str | None = None,
     ) -> Run:
         """Create a queued run and hand it to an executor (after the run row is committed)."""
+        self._recheck_draft(name)
         run = start_run(
             self.db,
             name,
