@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -214,7 +215,7 @@ class JobService:
             job = job_repo.get_job(session, name)
             return job, JobSpec.model_validate(job.spec)
 
-    def list(self) -> list[tuple[Job, Run | None]]:
+    def list(self) -> builtins.list[tuple[Job, Run | None]]:
         with self.db.read() as session:
             return [(job, run_repo.last_run(session, job.id)) for job in job_repo.list_jobs(session)]
 
@@ -311,7 +312,7 @@ class JobService:
                     unresolved[path] = exc.message
         return out
 
-    def automap(self, spec: JobSpec) -> list[Proposal]:
+    def automap(self, spec: JobSpec) -> builtins.list[Proposal]:
         """Mapping proposals for the job's selected source fields (or all fields when none are selected)."""
         connector = self.connections.open(spec.connection)
         try:
@@ -353,13 +354,13 @@ class JobService:
         finally:
             connector.close()
 
-    def validate(self, spec: JobSpec, *, preview_rows: int = 10) -> list[Problem]:
+    def validate(self, spec: JobSpec, *, preview_rows: int = 10) -> builtins.list[Problem]:
         """Everything that would make the job fail before any record moves, each tied to its row.
 
         Errors stop the job; warnings (a bad value among the preview rows) do not. Whatever the
         spec holds, the answer is a list of problems, never an exception.
         """
-        problems: list[Problem] = []
+        problems: builtins.list[Problem] = []
         try:
             schema = self.hub.schema(spec.object_type)
         except CrmHubError as exc:
@@ -388,17 +389,17 @@ class JobService:
             connector.close()
         if not errors_of(problems) and spec.direction == "inbound" and preview_rows:
             try:
-                for n, row in enumerate(self.preview(spec, limit=preview_rows)):
-                    for err in row.errors:
+                for n, shown in enumerate(self.preview(spec, limit=preview_rows)):
+                    for err in shown.errors:
                         # The run would ledger this record and carry on: a warning, not a failure.
                         problems.append(
-                            Problem(f"preview row {n + 1} ({row.remote_id}): {err}", severity="warning")
+                            Problem(f"preview row {n + 1} ({shown.remote_id}): {err}", severity="warning")
                         )
             except CrmHubError as exc:
                 problems.append(Problem(f"preview failed: {exc}"))
         return problems
 
-    def _validate_filter(self, spec: JobSpec, types: dict[str, str], *, where: str) -> list[Problem]:
+    def _validate_filter(self, spec: JobSpec, types: dict[str, str], *, where: str) -> builtins.list[Problem]:
         """The filter parses and type-checks against ``types`` (every unknown field named)."""
         if not spec.filter:
             return []
@@ -410,9 +411,11 @@ class JobService:
             return [Problem(f"filter ({where}): {exc}", None, "filter")]
         return []
 
-    def _validate_settings(self, spec: JobSpec, schema: Any, fields: dict[str, FieldInfo]) -> list[Problem]:
+    def _validate_settings(
+        self, spec: JobSpec, schema: Any, fields: dict[str, FieldInfo]
+    ) -> builtins.list[Problem]:
         """Settings that name hub attributes or remote fields name ones that exist (and can be written)."""
-        problems: list[Problem] = []
+        problems: builtins.list[Problem] = []
         settings = spec.settings
         if settings.remote_id_attribute and settings.remote_id_attribute not in schema.types:
             problems.append(
@@ -458,8 +461,8 @@ class JobService:
                 )
         return problems
 
-    def _validate_inbound(self, spec: JobSpec, schema: Any, connector: Connector) -> list[Problem]:
-        problems: list[Problem] = []
+    def _validate_inbound(self, spec: JobSpec, schema: Any, connector: Connector) -> builtins.list[Problem]:
+        problems: builtins.list[Problem] = []
         if not any(r.target == schema.key for r in spec.mapping):
             problems.append(
                 Problem(
@@ -540,10 +543,10 @@ class JobService:
                 problems.append(Problem(str(exc), i, row.target))
         return problems
 
-    def _validate_outbound(self, spec: JobSpec, schema: Any, connector: Connector) -> list[Problem]:
+    def _validate_outbound(self, spec: JobSpec, schema: Any, connector: Connector) -> builtins.list[Problem]:
         """What the destination would refuse: fields, the match field, picklists, required fields,
         the parent; and the filter over the hub's attributes in the hub's SQL dialect."""
-        problems: list[Problem] = []
+        problems: builtins.list[Problem] = []
         if connector.kind == "csv":
             # A CSV file takes any column and is created by the first run: only the hub side is checked.
             return self._validate_outbound_hub_side(spec, schema)
@@ -553,7 +556,7 @@ class JobService:
             return [Problem(f"cannot describe {spec.remote_object}: {exc}", None, "remote_object")]
         by_name = {f.name: f for f in description.fields}
         writable = {f.name for f in description.fields if f.creatable or f.updatable}
-        rows_ok: list[int] = []
+        rows_ok: builtins.list[int] = []
         for i, row in enumerate(spec.mapping):
             ok = True
             if row.source is not None and row.source not in schema.types:
@@ -638,8 +641,8 @@ class JobService:
             problems += self._validate_filter_sql(spec, schema)
         return problems
 
-    def _validate_outbound_hub_side(self, spec: JobSpec, schema: Any) -> list[Problem]:
-        problems: list[Problem] = []
+    def _validate_outbound_hub_side(self, spec: JobSpec, schema: Any) -> builtins.list[Problem]:
+        problems: builtins.list[Problem] = []
         for i, row in enumerate(spec.mapping):
             if row.source is not None and row.source not in schema.types:
                 problems.append(
@@ -666,8 +669,8 @@ class JobService:
 
     def _validate_parent(
         self, spec: JobSpec, schema: Any, connector: Connector, description: Any
-    ) -> list[Problem]:
-        problems: list[Problem] = []
+    ) -> builtins.list[Problem]:
+        problems: builtins.list[Problem] = []
         if bool(spec.parent_link) != bool(spec.parent_field):
             given, other = (
                 ("parent_link", "parent_field") if spec.parent_link else ("parent_field", "parent_link")
@@ -729,8 +732,8 @@ class JobService:
         return problems
 
     def _validate_picklists(
-        self, spec: JobSpec, schema: Any, description: Any, rows: list[int]
-    ) -> list[Problem]:
+        self, spec: JobSpec, schema: Any, description: Any, rows: builtins.list[int]
+    ) -> builtins.list[Problem]:
         """Hub values of each mapped attribute that the destination's restricted picklist would refuse.
 
         The distinct values the hub holds (at most :data:`PICKLIST_SAMPLE` per attribute) go through
@@ -738,7 +741,7 @@ class JobService:
         """
         from crmhub.store.views import distinct_values
 
-        problems: list[Problem] = []
+        problems: builtins.list[Problem] = []
         for i in rows:
             row = spec.mapping[i]
             target = description.field(row.target)
@@ -750,7 +753,7 @@ class JobService:
             )
             with self.db.read() as session:
                 values = distinct_values(session, schema, row.source, limit=PICKLIST_SAMPLE)
-            bad: list[str] = []
+            bad: builtins.list[str] = []
             for value in values:
                 mapped, errors = transformer({row.source: value})
                 sent = mapped.get(row.target)
@@ -773,7 +776,7 @@ class JobService:
                 )
         return problems
 
-    def _validate_filter_sql(self, spec: JobSpec, schema: Any) -> list[Problem]:
+    def _validate_filter_sql(self, spec: JobSpec, schema: Any) -> builtins.list[Problem]:
         """The outbound filter compiles to the hub's SQL (a function SQL cannot run is named)."""
         from crmhub.expr import ValueType, parse
         from crmhub.store.expr_sql import compile_sql
@@ -791,7 +794,7 @@ class JobService:
             return [Problem(f"filter: the hub cannot run it in SQL: {exc}", None, "filter")]
         return []
 
-    def preview(self, spec: JobSpec, *, limit: int = 10) -> list[PreviewRow]:
+    def preview(self, spec: JobSpec, *, limit: int = 10) -> builtins.list[PreviewRow]:
         """The first source rows matching the filter, raw and mapped side by side.
 
         A job whose mapping or filter does not compile raises JobInvalidError naming the rows.
@@ -803,7 +806,7 @@ class JobService:
             r.target: schema.types.get(r.target) or (r.new_attribute.type if r.new_attribute else "text")
             for r in spec.mapping
         }
-        problems: list[Problem] = []
+        problems: builtins.list[Problem] = []
         for i, row in enumerate(spec.mapping):
             try:
                 Transformer.compile([row], target_types=target_types)

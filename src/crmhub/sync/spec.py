@@ -191,7 +191,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         (JobSpec, "notifications"): NotificationRule,
         (MappingRow, "new_attribute"): NewAttribute,
     }
-    kinds = {
+    kinds: dict[str, type[BaseModel]] = {
         "once": cadence.Once,
         "every_minutes": cadence.EveryMinutes,
         "hourly": cadence.Hourly,
