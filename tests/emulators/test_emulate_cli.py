@@ -108,3 +108,54 @@ def test_given_a_wrong_flag_value_when_starting_then_one_clear_line_and_a_non_ze
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines == [lines[0]] and lines[0].startswith("error: ") and message in lines[0]
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("kind", ["salesforce", "hubspot"])
+def test_given_an_emulator_when_started_then_it_says_it_seeds_and_its_connections_add_line_works(
+    kind: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shlex
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crmhub.cli.main",
+            "emulate",
+            kind,
+            "--port",
+            "0",
+            "--accounts",
+            "3",
+            "--contacts",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any("Press Ctrl-C" in line for line in lines):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+        assert lines[0].startswith(
+            f"seeding the {'Salesforce' if kind == 'salesforce' else 'HubSpot'} emulator: 3 "
+        )
+        add = next(line.strip() for line in lines if line.strip().startswith("crmhub connections add"))
+        monkeypatch.setenv("CRMHUB_HOME", str(tmp_path / "home"))
+        monkeypatch.delenv("CRMHUB_DATABASE_URL", raising=False)
+        runner = CliRunner()
+        assert runner.invoke(app, ["init"]).exit_code == 0
+        added = runner.invoke(app, shlex.split(add)[1:])
+        assert added.exit_code == 0, added.output
+        name = shlex.split(add)[3]
+        tested = runner.invoke(app, ["connections", "test", name])
+        assert tested.exit_code == 0 and "ok" in tested.output, tested.output
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)

@@ -27,12 +27,14 @@ from crmhub.core.errors import (
     ConnectorError,
     CrmHubError,
     ExpressionError,
+    JobInvalidError,
     MappingError,
     NotFoundError,
     RetriableError,
     SyncError,
     ValidationError,
 )
+from crmhub.expr.errors import ExpressionTypeError
 from crmhub.services.users import AuthenticationError, PermissionDeniedError, TooManyAttemptsError
 from crmhub.sync.runner import RunInProgressError
 
@@ -98,6 +100,7 @@ ERROR_TABLE: list[tuple[type[CrmHubError], int, str]] = [
     (TooManyAttemptsError, 429, "too_many_attempts"),
     (RunInProgressError, 409, "run_in_progress"),
     (NotFoundError, 404, "not_found"),
+    (JobInvalidError, 422, "job_invalid"),
     (ExpressionError, 400, "bad_expression"),
     (ConnectorError, 422, "crm_refused"),
     (ValidationError, 422, "invalid"),
@@ -134,12 +137,23 @@ async def _crmhub_error(request: Request, exc: Exception) -> Response:
         detail = f"{detail} (line {line}, column {column})"
         if getattr(exc, "excerpt", ""):
             detail = f"{detail}\n{exc.excerpt}"  # type: ignore[attr-defined]
+    errors = None
+    if isinstance(exc, JobInvalidError):
+        # Every problem of the job, not only the first one the message names.
+        errors = [FieldProblem(field=where, message=message) for where, message in exc.problems]
+    elif isinstance(exc, ExpressionTypeError) and len(exc.problems) > 1:
+        # Every unknown field or mismatch of an expression is named, not only the first.
+        errors = [
+            FieldProblem(field=f"line {p.line}, column {p.column}", message=p.message) for p in exc.problems
+        ]
+        detail = "; ".join(p.message for p in exc.problems)
     return problem(
         status,
         detail,
         code=code,
         request=request,
         hint=exc.hint,
+        errors=errors,
         retry_after=retry_after,
         headers=headers,
     )

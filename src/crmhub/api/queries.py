@@ -25,6 +25,7 @@ from crmhub.store.database import Database
 from crmhub.store.links import clear_links, links_of_record
 from crmhub.store.models import Artifact, AuditEvent, Job, Link, Record, Run, RunError, RunEvent
 from crmhub.store.records import get_record
+from crmhub.sync.runner import refuse_draft
 
 # Jobs ---------------------------------------------------------------------------------------------
 
@@ -63,6 +64,7 @@ def rebuild_mapping(
     """Clear the job's links and queue a full sync that matches everything again."""
     with jobs.db.begin() as session:
         row = job_repo.get_job(session, job)
+        refuse_draft(row)  # before its links go: a draft's full sync would not run
         name = row.name
         removed = clear_links(session, connection_id=row.connection_id, remote_object=row.remote_object)
         row.state = {}

@@ -214,12 +214,16 @@ class ConnectionPublic(BaseModel):
     credential_fields: list[str] = Field(description="Which credentials are set (never their values).")
     status: str
     status_message: str
+    warnings: list[str] = Field(
+        default_factory=list, description="What the settings risk though valid (a CSV without id_column)."
+    )
 
 
 class ConnectionCheckPublic(BaseModel):
     ok: bool
     message: str
     details: dict[str, Any]
+    warnings: list[str] = Field(default_factory=list, description="As on the connection.")
 
 
 class RemoteObjectPublic(BaseModel):
@@ -378,6 +382,10 @@ class JobSummary(BaseModel):
     object_type: str
     version: int
     enabled: bool
+    draft: bool = Field(
+        False, description="The saved version does not validate: it stays disabled and is not run."
+    )
+    problems: list[str] = Field(default_factory=list, description="Why a draft does not validate.")
     schedule: dict[str, Any] | None
     next_run_at: datetime | None
     updated_at: datetime
@@ -409,7 +417,8 @@ class JobCreate(JobDraft):
 
 
 class JobUpdate(_In):
-    """Fields to change; each replaces the stored one (a new version of the job is saved)."""
+    """Fields to change; each replaces the stored one, except ``settings``, whose keys are merged
+    into the stored settings (a new version of the job is saved)."""
 
     name: str | None = Field(None, min_length=1, max_length=127)
     description: str | None = None
@@ -440,10 +449,13 @@ class ProblemPublic(BaseModel):
     message: str
     row: int | None
     field: str | None
+    severity: Literal["error", "warning"] = Field(
+        "error", description="A warning (e.g. one bad preview value) does not stop the job."
+    )
 
 
 class ValidationPublic(BaseModel):
-    ok: bool
+    ok: bool = Field(description="No errors: the job can be enabled and run (warnings may remain).")
     problems: list[ProblemPublic]
 
 

@@ -78,6 +78,8 @@ def job_summary(job: Job | Any, last: Run | Any | None) -> JobSummary:
         object_type=job.object_type,
         version=job.version,
         enabled=job.enabled,
+        draft=bool(job.problems),
+        problems=list(job.problems or []),
         schedule=job.schedule,
         next_run_at=job.next_run_at,
         updated_at=job.updated_at,

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from crmhub.core.errors import CrmHubError
+from crmhub.core.errors import CrmHubError, JobInvalidError
 from crmhub.services.hub import HubService
 
 console = Console(highlight=False)
@@ -19,7 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, *, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -30,6 +30,14 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except JobInvalidError as exc:
+            # The headline, every problem on its own line (each names its row), then what to do.
+            err_console.print(f"[bold red]error:[/] {exc.headline}:", soft_wrap=True)
+            for _where, message in exc.problems:
+                err_console.print(f"  [red]✗[/] {message}", soft_wrap=True)
+            if exc.hint:
+                err_console.print(f"  {exc.hint}", soft_wrap=True)
+            raise typer.Exit(1) from None
         except CrmHubError as exc:
             raise fail(str(exc)) from None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from crmhub.cli._common import console, fail, open_hub, user_errors
+from crmhub.cli._common import console, err_console, fail, open_hub, user_errors
 from crmhub.connectors import registry
 from crmhub.services.connections import ConnectionService
 
@@ -66,6 +66,45 @@ def add(
         hub.close()
     stored = ", ".join(view.credential_fields) or "none"
     console.print(f"added connection {view.name} ({view.kind}); credentials stored encrypted: {stored}")
+    _warn(view.warnings)
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+
+
+@connections_app.command("update")
+@user_errors
+def update(
+    name: str = typer.Argument(...),
+    settings: list[str] = typer.Option(
+        [], "--set", "-s", help="A setting as name=value; name= (empty) removes it (repeatable)."
+    ),
+    secrets: list[str] = typer.Option(
+        [], "--secret", help="A credential as name=value, or just name to be asked for it (repeatable)."
+    ),
+) -> None:
+    """Change a connection's settings or credentials; what is not named stays as it is."""
+    if not settings and not secrets:
+        raise fail("nothing to change: give --set name=value or --secret name", code=2)
+    credentials = _pairs(secrets, "--secret")
+    for key, value in list(credentials.items()):
+        if value is None:
+            credentials[key] = typer.prompt(f"{key}", hide_input=True)
+    changes: dict[str, str | None] = {k: (v or None) for k, v in _pairs(settings, "--set").items()}
+    hub = open_hub()
+    try:
+        view = ConnectionService(hub).update(
+            name, settings=changes, credentials=credentials or None, actor="cli"
+        )
+    finally:
+        hub.close()
+    shown = ", ".join(f"{k}={v}" for k, v in view.settings.items())
+    console.print(f"updated connection {view.name} ({view.kind}): {shown}", soft_wrap=True)
+    if credentials:
+        console.print(f"credentials replaced (stored encrypted): {', '.join(sorted(credentials))}")
+    _warn(view.warnings)
 
 
 @connections_app.command("list")
@@ -95,12 +134,15 @@ def test(name: str = typer.Argument(...)) -> None:
     """Authenticate and make one call; say what is wrong if it fails."""
     hub = open_hub()
     try:
-        check = ConnectionService(hub).test(name)
+        service = ConnectionService(hub)
+        check = service.test(name)
+        warnings = service.get(name).warnings
     finally:
         hub.close()
     if not check.ok:
         raise fail(f"connection {name}: {check.message}")
     console.print(f"[green]ok[/] {check.message}")
+    _warn(warnings)
 
 
 @connections_app.command("objects")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -49,7 +50,7 @@ def _tier(employees: object) -> str:
     return "Enterprise" if n >= 1000 else "Mid-market" if n >= 100 else "SMB"
 
 
-def _run(jobs: JobService, name: str, **kw: object) -> RunOutcome:
+def _run(jobs: JobService, name: str, **kw: Any) -> RunOutcome:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -62,7 +63,7 @@ def _run(jobs: JobService, name: str, **kw: object) -> RunOutcome:
         task = bar.add_task(name, total=None)
         run, outcome = jobs.run(
             name, on_progress=lambda p: bar.update(task, completed=p.done, total=p.total), **kw
-        )  # type: ignore[arg-type]
+        )
     print_outcome(run.id, outcome)
     if outcome.status not in ("succeeded", "succeeded_with_errors"):
         raise fail(f"demo run of {name} ended {outcome.status}")

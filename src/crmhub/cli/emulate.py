@@ -93,6 +93,7 @@ def salesforce(
         _fail(f"--users must be at least 1, got {users}")
     from crmhub.emulators import FaultConfig, SalesforceEmulator
 
+    typer.echo(f"seeding the Salesforce emulator: {accounts} accounts, {contacts} contacts, {users} users …")
     emulator = SalesforceEmulator(
         accounts=accounts,
         contacts=contacts,
@@ -121,6 +122,12 @@ def salesforce(
             f'  curl{insecure} -s -H "Authorization: Bearer $TOKEN" '
             f'"{url}/services/data/v{v}/query?q=SELECT+Id,Name,Industry+FROM+Account+LIMIT+5"',
             f"Control endpoints: {url}/__emulator/state (see crmhub.emulators docs)",
+            "Connect crmhub to it:",
+            f"  crmhub connections add sf-emulator --kind salesforce --set login_url={url} "
+            f"--set username={emulator.username} --secret client_id={emulator.client_id} "
+            f"--secret client_secret={emulator.client_secret} --secret password={emulator.password} "
+            f"--secret security_token={emulator.security_token}"
+            + (" --set verify_tls=false" if tls_cert else ""),
             "Press Ctrl-C to stop.",
         ]
 
@@ -144,6 +151,7 @@ def hubspot(
         _fail(f"--owners must be at least 1, got {owners}")
     from crmhub.emulators import FaultConfig, HubSpotEmulator
 
+    typer.echo(f"seeding the HubSpot emulator: {accounts} companies, {contacts} contacts, {owners} owners …")
     emulator = HubSpotEmulator(
         companies=accounts,
         contacts=contacts,
@@ -170,6 +178,10 @@ def hubspot(
             f'  curl{insecure} -s -H "Authorization: Bearer {emulator.private_app_token}" '
             f'"{url}/crm/v3/objects/companies?limit=5&properties=name,domain,industry"',
             f"Control endpoints: {url}/__emulator/state",
+            "Connect crmhub to it:",
+            f"  crmhub connections add hs-emulator --kind hubspot --set base_url={url} "
+            f"--secret access_token={emulator.private_app_token}"
+            + (" --set verify_tls=false" if tls_cert else ""),
             "Press Ctrl-C to stop.",
         ]
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import click
 import orjson
 import typer
 from rich.progress import (
@@ -20,16 +22,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from crmhub.cli._common import console, fail, open_hub, user_errors
-from crmhub.core.errors import ConfigError
-from crmhub.services.jobs import JobService
+from crmhub.cli._common import console, err_console, fail, open_hub, user_errors
+from crmhub.core.errors import ConfigError, CrmHubError
+from crmhub.services.jobs import JobService, errors_of
 from crmhub.services.notifications import Notifier
 from crmhub.store import runs as run_repo
-from crmhub.store.jobs import get_job
+from crmhub.store.jobs import get_job, job_names
+from crmhub.store.models import Job
 from crmhub.sync.common import COUNT_NAMES, RunOutcome
 from crmhub.sync.common import Progress as RunProgress
 from crmhub.sync.outbound import OutboundPreviewRow
-from crmhub.sync.spec import JobSpec
+from crmhub.sync.spec import JobSettings, JobSpec
 
 jobs_app = typer.Typer(help="Integration jobs: build, validate, run.", no_args_is_help=True)
 runs_app = typer.Typer(help="Runs of jobs: history, errors, source snapshots.", no_args_is_help=True)
@@ -48,20 +51,132 @@ def _read_spec(path: Path) -> JobSpec:
 def create(
     file: Path = typer.Option(..., "--file", "-f", help="Job YAML (see `crmhub jobs export`); - for stdin."),
     enable: bool = typer.Option(False, "--enable", help="Enable scheduling (the job must validate)."),
+    sync_now: bool = typer.Option(False, "--sync-now", help="Run the job right after saving it."),
 ) -> None:
-    """Create a job from YAML; a job of the same name gets a new version."""
+    """Create a job from YAML; a job of the same name gets a new version.
+
+    A job that does not validate is saved as a draft (disabled, never run); with --enable or
+    --sync-now nothing is saved and the problems are listed.
+    """
+    spec = _read_spec(file)
+    _save(spec, enable=True if enable else None, sync_now=sync_now)
+
+
+@jobs_app.command("update")
+@user_errors
+def update(
+    file: Path = typer.Option(..., "--file", "-f", help="Job YAML (see `crmhub jobs export`); - for stdin."),
+    name: str | None = typer.Option(
+        None, "--name", help="The job to update (default: the name in the YAML; give it to rename)."
+    ),
+    sync_now: bool = typer.Option(False, "--sync-now", help="Run the job right after saving it."),
+) -> None:
+    """Save a new version of an existing job from YAML (export, edit, update)."""
     spec = _read_spec(file)
     hub = open_hub()
     try:
         service = JobService(hub)
-        job = service.save(spec, actor="cli")
-        if enable:
-            service.set_enabled(spec.name, True, actor="cli")
+        service.get(name or spec.name)  # the job must exist: `jobs create` makes new ones
+        here = _RunHere(service, spec.name)
+        job = service.update(name or spec.name, spec, actor="cli", sync_now=sync_now, executor=here)
+        _print_saved(job, spec)
     finally:
         hub.close()
+    if here.failed:
+        raise typer.Exit(1)
+
+
+class _RunHere:
+    """An executor that runs a saved job's first run in this process, with the progress bar."""
+
+    def __init__(self, service: JobService, label: str) -> None:
+        self.service, self.label = service, label
+        self.failed = False
+
+    def submit(self, run_id: str) -> None:
+        outcome = _with_progress(
+            self.label, lambda progress: self.service.execute(run_id, on_progress=progress)
+        )
+        notifier = Notifier(self.service.hub)  # the job's notification rules fire as for `jobs run`
+        notifier.run_finished(run_id)
+        notifier.close(timeout=30)
+        print_outcome(run_id, outcome)
+        self.failed = outcome.status == "failed"
+
+
+def _save(spec: JobSpec, *, enable: bool | None, sync_now: bool) -> None:
+    hub = open_hub()
+    try:
+        service = JobService(hub)
+        here = _RunHere(service, spec.name)
+        job = service.save(spec, actor="cli", enabled=enable, sync_now=sync_now, executor=here)
+        _print_saved(job, spec)
+    finally:
+        hub.close()
+    if here.failed:
+        raise typer.Exit(1)
+
+
+def _print_saved(job: Job, spec: JobSpec) -> None:
     console.print(
-        f"saved job {job.name} (version {job.version}, {spec.direction}, {len(spec.mapping)} mapping rows)"
+        f"saved job {job.name} (version {job.version}, {spec.direction}, {len(spec.mapping)} mapping rows"
+        + (", enabled" if job.enabled else "")
+        + ")"
     )
+    if job.problems:
+        console.print(
+            f"[yellow]draft:[/] {job.name} does not validate, so it is saved disabled and will not run:",
+            soft_wrap=True,
+        )
+        for problem in job.problems:
+            console.print(f"  [red]✗[/] {problem}", soft_wrap=True)
+
+
+@jobs_app.command("edit")
+@user_errors
+def edit(name: str = typer.Argument(...)) -> None:
+    """Edit a job's YAML in $EDITOR; it is validated, then saved as a new version.
+
+    When the edit does not validate you can edit again, save it as a draft (disabled), or drop it.
+    """
+    hub = open_hub()
+    try:
+        service = JobService(hub)
+        job, _ = service.get(name)
+        text = service.export_yaml(name)
+        while True:
+            edited = click.edit(text, extension=".yaml", require_save=True)
+            if edited is None or edited == text and not job.problems:
+                console.print(f"no change: job {name} is as it was")
+                return
+            text = edited
+            try:
+                spec = JobSpec.from_yaml(text, origin=f"the edited job {name}")
+            except CrmHubError as exc:
+                err_console.print(f"[red]✗[/] {exc}", soft_wrap=True)
+                if typer.confirm("edit again?", default=True):
+                    continue
+                raise typer.Exit(1) from None
+            problems = errors_of(service.validate(spec))
+            if not problems:
+                saved = service.update(name, spec, actor="cli")
+                _print_saved(saved, spec)
+                return
+            for p in problems:
+                err_console.print(f"[red]✗[/] {p}", soft_wrap=True)
+            if typer.confirm("edit again?", default=True):
+                continue
+            if typer.confirm(
+                f"save it as a draft ({'disables the job; ' if job.enabled else ''}it will not run)?",
+                default=False,
+            ):
+                saved = service.update(name, spec, actor="cli", enabled=False)
+                _print_saved(saved, spec)
+                return
+            console.print(f"nothing saved: job {name} is as it was")
+            raise typer.Exit(1)
+    finally:
+        hub.close()
 
 
 @jobs_app.command("export")
@@ -85,13 +200,14 @@ def export(
 @jobs_app.command("list")
 @user_errors
 def list_jobs() -> None:
-    """List jobs with their last run."""
+    """List jobs with their last run; a draft (does not validate) says so."""
     hub = open_hub()
     try:
         rows = JobService(hub).list()
     finally:
         hub.close()
     table = Table("name", "direction", "remote object", "hub type", "version", "enabled", "last run")
+    table.columns[0].no_wrap = True
     for job, run in rows:
         last = f"{run.status} {run.created_at:%Y-%m-%d %H:%M}" if run else "never"
         table.add_row(
@@ -100,7 +216,7 @@ def list_jobs() -> None:
             job.remote_object,
             job.object_type,
             str(job.version),
-            "yes" if job.enabled else "no",
+            "draft" if job.problems else ("yes" if job.enabled else "no"),
             last,
         )
     console.print(table)
@@ -109,7 +225,9 @@ def list_jobs() -> None:
 @jobs_app.command("show")
 @user_errors
 def show(name: str = typer.Argument(...)) -> None:
-    """Show a job's mapping, settings and state."""
+    """Show a job's mapping, settings, schedule and state."""
+    from crmhub.core.cadence import describe
+
     hub = open_hub()
     try:
         job, spec = JobService(hub).get(name)
@@ -117,16 +235,46 @@ def show(name: str = typer.Argument(...)) -> None:
         hub.close()
     console.print(
         f"[bold]{job.name}[/] v{job.version} — {spec.direction} {spec.connection}:{spec.remote_object} "
-        f"↔ {spec.object_type}; enabled: {'yes' if job.enabled else 'no'}"
+        f"↔ {spec.object_type}; enabled: {'yes' if job.enabled else 'no'}",
+        soft_wrap=True,
     )
+    if job.problems:
+        console.print("[yellow]draft[/]: this version does not validate and is not run:")
+        for problem in job.problems:
+            console.print(f"  [red]✗[/] {problem}", soft_wrap=True)
+    console.print(f"schedule: {describe(spec.schedule) if spec.schedule else 'none (runs only on demand)'}")
+    if job.next_run_at:
+        console.print(f"next run: {job.next_run_at:%Y-%m-%d %H:%M} UTC")
     if spec.filter:
-        console.print(f"filter: {spec.filter}")
+        console.print(f"filter: {spec.filter}", soft_wrap=True)
+    for label, value in (
+        ("match on", ", ".join(spec.match_on)),
+        ("match field", spec.match_field),
+        (
+            "parent",
+            f"{spec.parent_link} → {spec.parent_object or ''}.{spec.parent_field}"
+            if spec.parent_field
+            else None,
+        ),
+    ):
+        if value:
+            console.print(f"{label}: {value}")
     table = Table("#", "source", "format", "target", "note")
     for i, row in enumerate(spec.mapping, 1):
         target = row.target + (f" (new {row.new_attribute.type})" if row.new_attribute else "")
         table.add_row(str(i), row.describe_source(), row.source_format or "", target, row.note)
     console.print(table)
-    console.print(f"state: {orjson.dumps(job.state).decode()}")
+    settings = Table("setting", "value", "default", title="settings")
+    defaults = JobSettings().model_dump(mode="json")
+    for key, value in spec.settings.model_dump(mode="json").items():
+        shown = "" if value is None else ", ".join(value) if isinstance(value, list) else str(value)
+        settings.add_row(key, shown or "—", "" if value != defaults.get(key) else "(default)")
+    console.print(settings)
+    for rule in spec.notifications:
+        channel = rule.channel
+        target = getattr(channel, "url", None) or ", ".join(getattr(channel, "to", []))
+        console.print(f"notify on {rule.when}: {channel.kind} {target}", soft_wrap=True)
+    console.print(f"state: {orjson.dumps(job.state).decode()}", soft_wrap=True)
 
 
 @jobs_app.command("preview")
@@ -226,7 +374,7 @@ def automap_cmd(
 @jobs_app.command("validate")
 @user_errors
 def validate(name: str = typer.Argument(...)) -> None:
-    """Check the job before it runs: keys mapped, types, expressions, formats on preview rows."""
+    """Check the job before it runs: keys mapped, types, expressions, formats, what the CRM would refuse."""
     hub = open_hub()
     try:
         service = JobService(hub)
@@ -234,9 +382,10 @@ def validate(name: str = typer.Argument(...)) -> None:
         problems = service.validate(spec)
     finally:
         hub.close()
-    if problems:
-        for p in problems:
-            console.print(f"[red]✗[/] {p}")
+    for p in problems:
+        mark = "[red]✗[/]" if p.severity == "error" else "[yellow]![/] warning:"
+        console.print(f"{mark} {p}", soft_wrap=True)
+    if errors_of(problems):
         raise typer.Exit(1)
     console.print(f"[green]✓[/] job {name} validates")
 
@@ -265,9 +414,34 @@ def disable(name: str = typer.Argument(...)) -> None:
     console.print(f"disabled {name}")
 
 
+T = TypeVar("T")
+
+
+def _with_progress(label: str, work: Callable[[Callable[[RunProgress], None]], T]) -> T:
+    """Do ``work`` (a run) under a progress bar fed by its progress callback."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} rec/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(label, total=None, rate="—")
+
+        def progress(p: RunProgress) -> None:
+            elapsed = bar.tasks[task].elapsed or 0.0
+            rate = f"{p.done / elapsed:,.0f}" if elapsed > 0 else "—"
+            bar.update(task, completed=p.done, total=p.total, rate=rate)
+
+        return work(progress)
+
+
 def print_outcome(run_id: str, outcome: RunOutcome) -> None:
     colour = {"succeeded": "green", "succeeded_with_errors": "yellow"}.get(outcome.status, "red")
-    console.print(f"run {run_id}: [{colour}]{outcome.status}[/] — {outcome.message}")
+    console.print(f"run {run_id}: [{colour}]{outcome.status}[/] — {outcome.message}", soft_wrap=True)
     counts = outcome.counts
     console.print("  " + "  ".join(f"{k} {getattr(counts, k):,}" for k in COUNT_NAMES))
     if counts.by_link or counts.by_key or counts.by_match:
@@ -282,7 +456,8 @@ def print_outcome(run_id: str, outcome: RunOutcome) -> None:
             )
         )
     if outcome.snapshot:
-        console.print(f"  source snapshot: {outcome.snapshot}")
+        # soft_wrap: a path is never broken or cut, whatever the terminal's width.
+        console.print(f"  source snapshot: {outcome.snapshot}", soft_wrap=True)
 
 
 @jobs_app.command("run")
@@ -300,26 +475,12 @@ def run(
     """Run a job now, with a progress bar; ends with the counts."""
     hub = open_hub()
     try:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]} rec/s"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        ) as bar:
-            task = bar.add_task(f"{name} (dry run)" if dry_run else name, total=None, rate="—")
-
-            def progress(p: RunProgress) -> None:
-                elapsed = bar.tasks[task].elapsed or 0.0
-                rate = f"{p.done / elapsed:,.0f}" if elapsed > 0 else "—"
-                bar.update(task, completed=p.done, total=p.total, rate=rate)
-
-            run_row, outcome = JobService(hub).run(
+        run_row, outcome = _with_progress(
+            f"{name} (dry run)" if dry_run else name,
+            lambda progress: JobService(hub).run(
                 name, full=full, dry_run=dry_run, queue=queue, on_progress=progress
-            )
+            ),
+        )
         # The job's notification rules (webhook / e-mail) fire for runs started here too.
         notifier = Notifier(hub)
         notifier.run_finished(run_row.id)
@@ -357,6 +518,94 @@ def duplicate(name: str = typer.Argument(...), new_name: str = typer.Argument(..
     console.print(f"duplicated {name} as {new_name}")
 
 
+@jobs_app.command("rebuild-mapping")
+@user_errors
+def rebuild_mapping(
+    name: str = typer.Argument(...),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Forget the job's links and match every record again with a full sync."""
+    if not yes and not typer.confirm(
+        f"forget every link of job {name} and match all records again with a full sync?"
+    ):
+        raise typer.Exit(1)
+    hub = open_hub()
+    try:
+        run_row, outcome = JobService(hub).rebuild_mapping(name)
+    finally:
+        hub.close()
+    print_outcome(run_row.id, outcome)
+    if outcome.status == "failed":
+        raise typer.Exit(1)
+
+
+trigger_app = typer.Typer(
+    help="Trigger tokens: let another system start one job's runs (POST /jobs/{job}/trigger).",
+    no_args_is_help=True,
+)
+jobs_app.add_typer(trigger_app, name="trigger-token")
+
+
+@trigger_app.command("create")
+@user_errors
+def create_trigger_token(
+    job: str = typer.Argument(..., help="The job the token may trigger."),
+    name: str = typer.Option(..., "--name", "-n", help="What the token is for (e.g. airflow)."),
+) -> None:
+    """Create a trigger token for one job and print it once (crmhub keeps only its hash)."""
+    from crmhub.services.tokens import TokenService
+
+    hub = open_hub()
+    try:
+        issued = TokenService(hub).create_trigger(job, name, actor="cli")
+    finally:
+        hub.close()
+    err_console.print(
+        f"trigger token {issued.token.id} for job {job} ({name}) — copy it now, it is not shown again:"
+    )
+    typer.echo(issued.text)
+
+
+@trigger_app.command("list")
+@user_errors
+def list_trigger_tokens(job: str = typer.Argument(...)) -> None:
+    """List a job's trigger tokens (never their values)."""
+    from crmhub.services.tokens import TokenService
+
+    hub = open_hub()
+    try:
+        tokens = TokenService(hub).list_trigger(job)
+    finally:
+        hub.close()
+    table = Table("id", "name", "prefix", "created", "last used", "state")
+    for t in tokens:
+        table.add_row(
+            str(t.id),
+            t.name,
+            t.prefix,
+            f"{t.created_at:%Y-%m-%d %H:%M}",
+            f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never",
+            "revoked" if t.revoked_at else "active",
+        )
+    console.print(table)
+
+
+@trigger_app.command("revoke")
+@user_errors
+def revoke_trigger_token(job: str = typer.Argument(...), token_id: int = typer.Argument(...)) -> None:
+    """Revoke one of a job's trigger tokens."""
+    from crmhub.services.tokens import TokenService
+
+    hub = open_hub()
+    try:
+        service = TokenService(hub)
+        job_row, _ = JobService(hub).get(job)
+        service.revoke(token_id, kind="trigger", job_id=job_row.id, actor="cli")
+    finally:
+        hub.close()
+    console.print(f"revoked trigger token {token_id} of job {job}")
+
+
 # runs ---------------------------------------------------------------------------------------
 
 
@@ -373,25 +622,40 @@ def list_runs(
         with hub.db.read() as session:
             job_id = get_job(session, job).id if job else None
             runs = run_repo.list_runs(session, job_id=job_id, status=status, limit=limit)
+            names = job_names(session, {r.job_id for r in runs})
     finally:
         hub.close()
-    table = Table(
-        "run", "job", "trigger", "mode", "status", "read", "created", "updated", "failed", "started"
-    )
+    rows = []
     for r in runs:
         c = r.counts
-        table.add_row(
-            r.id,
-            str(r.job_id),
-            r.trigger,
-            r.mode + (" (dry)" if r.dry_run else ""),
-            r.status,
-            str(c.get("read", 0)),
-            str(c.get("created", 0)),
-            str(c.get("updated", 0)),
-            str(c.get("failed", 0)),
-            f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+        counts = ", ".join(
+            f"{c[k]:,} {k}"
+            for k in ("read", "created", "updated", "unchanged", "deleted", "failed")
+            if c.get(k)
         )
+        rows.append(
+            (
+                r.id,
+                names.get(r.job_id, str(r.job_id)),
+                r.status,
+                f"{r.trigger} {r.mode}" + (" (dry run)" if r.dry_run else ""),
+                counts or "—",
+                f"{r.created_at:%m-%d %H:%M}",
+            )
+        )
+    if console.width < 110:
+        # Narrow terminals: two lines per run, so the run id (what every command takes) and the job
+        # name are never cut or wrapped, whatever the width.
+        width = max((len(row[1]) for row in rows), default=0)
+        for run_id, job_name, run_status, how, counts, created in rows:
+            console.print(f"{run_id}  {job_name.ljust(width)}  {created}  {run_status}", soft_wrap=True)
+            console.print(f"  {how}: {counts}", soft_wrap=True)
+        return
+    table = Table("run", "job", "status", "trigger / mode", "counts", "created", box=None, pad_edge=False)
+    for column in (table.columns[0], table.columns[1], table.columns[5]):
+        column.no_wrap, column.overflow = True, "fold"  # folded at worst, never cut with "…"
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 
@@ -406,16 +670,21 @@ def show_run(run_id: str = typer.Argument(...)) -> None:
             events = run_repo.events(session, run_id)
             artifacts = run_repo.artifacts(session, run_id)
             n_errors = run_repo.count_errors(session, run_id)
+            job_name = job_names(session, {r.job_id}).get(r.job_id, str(r.job_id))
     finally:
         hub.close()
-    console.print(f"[bold]run {r.id}[/] job {r.job_id} v{r.job_version} — {r.trigger} {r.mode}: {r.status}")
-    console.print(f"  {r.message}")
+    console.print(
+        f"[bold]run {r.id}[/] job {job_name} v{r.job_version} — {r.trigger} {r.mode}"
+        f"{' (dry run)' if r.dry_run else ''}: {r.status}",
+        soft_wrap=True,
+    )
+    console.print(f"  {r.message}", soft_wrap=True)
     console.print("  " + "  ".join(f"{k} {v:,}" for k, v in r.counts.items()))
     console.print(f"  errors in ledger: {n_errors}; usage: {orjson.dumps(r.usage).decode()}")
     for a in artifacts:
-        console.print(f"  {a.kind}: {a.path} ({a.records:,} records, {a.size_bytes:,} bytes)")
+        console.print(f"  {a.kind}: {a.path} ({a.records:,} records, {a.size_bytes:,} bytes)", soft_wrap=True)
     for e in events:
-        console.print(f"  {e.at:%H:%M:%S} {e.kind}: {e.message}")
+        console.print(f"  {e.at:%H:%M:%S} {e.kind}: {e.message}", soft_wrap=True)
 
 
 @runs_app.command("errors")

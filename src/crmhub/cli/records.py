@@ -7,6 +7,7 @@ import typer
 from rich.table import Table
 
 from crmhub.cli._common import console, fail, open_hub, user_errors
+from crmhub.expr.checker import did_you_mean
 from crmhub.store.records import stamp_of
 
 records_app = typer.Typer(help="Records in the hub.", no_args_is_help=True)
@@ -39,15 +40,19 @@ def list_records(
         records = hub.list_records(object_type, where=_parse_where(where), limit=limit, after=after)
     finally:
         hub.close()
-    if as_json:
-        for r in records:
-            typer.echo(orjson.dumps({"hub_id": r.hub_id, **r.values}).decode())
-        return
-    shown = [c.strip() for c in columns.split(",")] if columns else list(schema.types)[:6]
+    shown = [c.strip() for c in columns.split(",") if c.strip()] if columns else list(schema.types)[:6]
     unknown = [c for c in shown if c not in schema.types]
     if unknown:
-        raise fail(f"unknown attribute(s) {', '.join(unknown)} of {object_type}", code=2)
+        hints = "".join(did_you_mean(c, schema.types) for c in unknown[:1])
+        raise fail(f"unknown attribute(s) {', '.join(unknown)} of {object_type}{hints}", code=2)
+    if as_json:
+        # --columns picks the keys here as well; without it every attribute is printed.
+        for r in records:
+            values = {c: r.values.get(c) for c in shown} if columns else r.values
+            typer.echo(orjson.dumps({"hub_id": r.hub_id, **values}).decode())
+        return
     table = Table("hub_id", *shown)
+    table.columns[0].no_wrap = True  # a hub id is what `records show` takes: never cut it
     for r in records:
         table.add_row(r.hub_id, *(_cell(r.values.get(c)) for c in shown))
     console.print(table)

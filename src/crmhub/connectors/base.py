@@ -48,6 +48,10 @@ class FieldInfo:
     external_id: bool = False
     nillable: bool = True
     picklist_values: tuple[str, ...] = ()
+    #: The CRM refuses a value outside ``picklist_values`` (a restricted picklist, a HubSpot enumeration).
+    restricted_picklist: bool = False
+    #: The CRM fills the field on create when it is left out (so it need not be mapped).
+    defaulted_on_create: bool = False
     reference_to: tuple[str, ...] = ()
     relationship_name: str | None = None
     length: int | None = None
@@ -69,6 +73,14 @@ class ObjectDescription:
     #: The field holding the record's last-modified time (SystemModstamp, hs_lastmodifieddate, …).
     modstamp_field: str | None = None
     id_field: str = "Id"
+
+    def required_on_create(self) -> list[FieldInfo]:
+        """Fields a create must give a value for (not nillable, creatable, without a default)."""
+        return [
+            f
+            for f in self.fields
+            if f.creatable and not f.nillable and not f.defaulted_on_create and f.value_type != "boolean"
+        ]
 
     def field(self, name: str) -> FieldInfo | None:
         lowered = name.lower()

@@ -75,12 +75,40 @@ class ValidationError(StoreError, FatalError):
     """A definition (name, type, category …) is not acceptable."""
 
 
+class JobInvalidError(ValidationError):
+    """A job does not validate, so it is not saved enabled and not run.
+
+    ``problems`` holds ``(where, message)`` pairs: ``where`` is ``mapping[3]``, ``filter``, a field
+    name or ``job``; every message says what to fix.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problems: list[tuple[str, str]],
+        hint: str | None = None,
+        headline: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = problems
+        #: The message without its listing of problems (a CLI prints the problems one per line).
+        self.headline = headline or message
+
+
 class ExpressionError(CrmHubError):
     """An expression does not parse, type-check or evaluate."""
 
 
 class MappingError(CrmHubError):
     """A mapping row or a value cannot be applied."""
+
+
+class MappingRowError(MappingError, FatalError):
+    """A mapping row itself is wrong (its expression, source format or constant): no record will fix it.
+
+    ``row`` is the 0-based mapping row and ``target`` its target, so validation reports it on its row.
+    """
 
 
 class ValueConversionError(MappingError, SkippableError):

@@ -7,7 +7,7 @@ wrong argument counts and type mismatches — each with its line and column.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from crmhub.expr import ast
 from crmhub.expr.errors import ExpressionTypeError, Problem, excerpt
@@ -130,13 +130,7 @@ class _Checker:
     def field(self, node: ast.Expr, path: str) -> ValueType | None:
         if path in self.schema:
             return self.schema[path]
-        close = difflib.get_close_matches(path, list(self.schema), n=1, cutoff=0.6)
-        if not close:
-            lowered = {k.lower(): k for k in self.schema}
-            if path.lower() in lowered:
-                close = [lowered[path.lower()]]
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        self.problem(node, f"unknown field {path!r}{hint}")
+        self.problem(node, f"unknown field {path!r}{did_you_mean(path, self.schema)}")
         return None
 
     def boolean(self, node: ast.Expr, word: str) -> None:
@@ -245,6 +239,22 @@ def annotate(expr: ast.Expr, schema: Mapping[str, ValueType]) -> Types:
     if checker.problems:
         raise ExpressionTypeError(checker.problems)
     return checker.types
+
+
+def suggest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``name`` was most likely meant to be (close spelling, or another case), or None."""
+    pool = list(candidates)
+    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    lowered = {k.lower(): k for k in pool}
+    return lowered.get(name.lower())
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest candidate, or "" (appended to "unknown …" messages)."""
+    close = suggest(name, candidates)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def check(expr: ast.Expr, schema: Mapping[str, ValueType]) -> ValueType:

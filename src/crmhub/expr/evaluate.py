@@ -433,7 +433,12 @@ class _Compiler:
     def call(self, node: ast.Call) -> Compiled:
         fn = FUNCTIONS.get(node.name)
         if fn is None:
-            raise _error(node, f"unknown function {node.name}")
+            from crmhub.expr.checker import suggest
+
+            close = suggest(node.name, FUNCTIONS)
+            raise _error(
+                node, f"unknown function {node.name}" + (f"; did you mean {close}?" if close else "")
+            )
         count = len(node.args)
         if count < fn.min_args or (fn.max_args is not None and count > fn.max_args):
             raise _error(node, f"{fn.name} takes {fn.min_args}–{fn.max_args or 'any'} arguments, not {count}")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from crmhub.core.errors import CrmHubError, ExpressionError, ValueConversionError
+from crmhub.core.errors import CrmHubError, ExpressionError, MappingRowError, ValueConversionError
 from crmhub.core.values import format_datetime
 from crmhub.mapping.spec import MappingRow
 
@@ -120,13 +120,14 @@ class Transformer:
         With ``canonical`` the values come out in the hub's stored form (dates as ``YYYY-MM-DD``,
         datetimes as UTC text; see ``crmhub.core.values``), ready for an upsert that skips coercion.
 
-        Raises ExpressionError (with the row's target named) for an expression that does not parse
-        or type-check, and for a source format the converter does not understand.
+        Raises MappingRowError (a FatalError naming the row and its target) for an expression that
+        does not parse or type-check, a source format the converter does not understand, and a
+        constant that does not fit the target type.
         """
         from crmhub.expr import ValueType, check, compile_converter, compile_python, parse
 
         compiled: list[_Compiled] = []
-        for row in rows:
+        for index, row in enumerate(rows):
             target_type = ValueType(target_types[row.target])
             try:
                 if row.source is not None:
@@ -149,9 +150,22 @@ class Transformer:
                     def convert(value: Any) -> Any:
                         return value
             except ExpressionError as exc:
-                raise type(exc)(f"mapping row → {row.target}: {exc.message}", hint=exc.hint) from None
+                # str() keeps every problem of a type error and the caret excerpt; the row is named.
+                raise MappingRowError(
+                    f"mapping row → {row.target}: {exc}", hint=exc.hint, row=index, target=row.target
+                ) from None
             except ValueConversionError as exc:
-                raise ExpressionError(f"mapping row → {row.target}: constant {exc.message}") from None
+                raise MappingRowError(
+                    f"mapping row → {row.target}: constant {exc.message}", row=index, target=row.target
+                ) from None
+            except ValueError as exc:
+                # compile_converter refuses a source format it cannot use (``QQ-XX``).
+                raise MappingRowError(
+                    f"mapping row → {row.target}: source format {row.source_format!r} is not usable: {exc}",
+                    hint="fix the row's source format (see 'Source formats' in docs/expressions.md)",
+                    row=index,
+                    target=row.target,
+                ) from None
             if canonical:
                 convert = _canonical(convert, target_type.value, iso=row.source_format in (None, "", "iso"))
             compiled.append(_Compiled(row.target, row.describe_source(), getter, convert))

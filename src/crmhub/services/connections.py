@@ -25,6 +25,21 @@ from crmhub.store.connections import Vault
 from crmhub.store.models import Connection
 from crmhub.sync.readahead import ReadProcess
 
+#: Said of a CSV connection without ``id_column`` (when it is added or tested, and by each run of a
+#: file that has no ``id`` column either).
+CSV_ROW_NUMBER_IDS = (
+    "no id_column is set: a file without an 'id' column uses its row numbers as record ids, so "
+    "reordering, sorting or inserting rows relinks records to other hub records; set one with "
+    "`crmhub connections update NAME --set id_column=COLUMN`"
+)
+
+
+def connection_warnings(kind: str, settings: Mapping[str, Any]) -> list[str]:
+    """What a connection's settings risk, though they are valid (shown at add, update and test)."""
+    if kind == "csv" and not settings.get("id_column"):
+        return [CSV_ROW_NUMBER_IDS]
+    return []
+
 
 @dataclass(frozen=True)
 class ConnectionView:
@@ -37,6 +52,10 @@ class ConnectionView:
     credential_fields: list[str]
     status: str
     status_message: str
+
+    @property
+    def warnings(self) -> list[str]:
+        return connection_warnings(self.kind, self.settings)
 
 
 class ConnectionService:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from crmhub.connectors.base import Connector, FieldInfo
 from crmhub.core.cadence import next_run
 from crmhub.core.clock import utcnow
-from crmhub.core.errors import CrmHubError, ExpressionError, NotFoundError, ValidationError
+from crmhub.core.errors import CrmHubError, ExpressionError, JobInvalidError, NotFoundError, ValidationError
+from crmhub.expr.checker import did_you_mean
 from crmhub.mapping.automap import (
     MatchProposal,
     Proposal,
@@ -32,8 +34,8 @@ from crmhub.store import schema as schema_repo
 from crmhub.store.models import Job, Run
 from crmhub.store.schema import RESERVED_NAMES, AttributeSpec, validate_name
 from crmhub.sync.common import Progress, RunOutcome
-from crmhub.sync.outbound import OutboundPlan, OutboundPreviewRow, preview_outbound
-from crmhub.sync.runner import cancel_run, execute_run, start_run
+from crmhub.sync.outbound import OutboundPlan, OutboundPreviewRow, _remote_type, preview_outbound
+from crmhub.sync.runner import cancel_run, execute_run, refuse_draft, start_run
 from crmhub.sync.spec import JobSpec
 
 
@@ -43,17 +45,40 @@ class RunSubmitter(Protocol):
     def submit(self, run_id: str) -> None: ...
 
 
+Severity = Literal["error", "warning"]
+
+#: At most this many distinct hub values are checked against a destination's picklist.
+PICKLIST_SAMPLE = 1000
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One reason a job does not validate; ``row`` is the mapping row (0-based) it is about."""
+    """One reason a job does not validate; ``row`` is the mapping row (0-based) it is about.
+
+    A ``warning`` does not stop the job (e.g. one bad value among the preview rows: the run would
+    put that record in its error ledger); an ``error`` does.
+    """
 
     message: str
     row: int | None = None
     field: str | None = None
+    severity: Severity = "error"
 
     def __str__(self) -> str:
         where = f"mapping row {self.row + 1}: " if self.row is not None else ""
         return f"{where}{self.message}"
+
+    @property
+    def where(self) -> str:
+        """``mapping[3]`` (1-based, as the CLI shows rows), ``filter``, the field it is about, or ``job``."""
+        if self.row is not None:
+            return f"mapping[{self.row + 1}]"
+        return self.field or "job"
+
+
+def errors_of(problems: list[Problem]) -> list[Problem]:
+    """The problems that stop a job (warnings left out)."""
+    return [p for p in problems if p.severity == "error"]
 
 
 @dataclass
@@ -91,12 +116,16 @@ class JobService:
         sync_now: bool = False,
         executor: RunSubmitter | None = None,
     ) -> Job:
-        """Create a job; ``enabled`` switches its schedule on (the job must validate).
+        """Create a job; ``enabled`` switches its schedule on.
 
-        ``sync_now`` starts a run right after saving: handed to ``executor`` when given, else run here.
+        The job is validated first. One that does not validate is saved as a draft (disabled, its
+        problems kept, never run); asked to be enabled or synced now, it is not saved at all
+        (JobInvalidError lists the problems). ``sync_now`` starts a run right after saving: handed to
+        ``executor`` when given, else run here.
         """
-        if enabled:
-            self._require_valid(spec)
+        problems = errors_of(self.validate(spec))
+        if problems and (enabled or sync_now):
+            raise _invalid(spec.name, problems, "is not saved", "fix it, or save it without enabling it")
         with self.db.begin() as session:
             connection = connection_repo.get_connection(session, spec.connection)
             self._create_new_attributes(session, spec)
@@ -110,6 +139,7 @@ class JobService:
                 spec=spec.model_dump(mode="json"),
                 enabled=enabled,
             )
+            job.problems = [str(p) for p in problems]
             _mirror_schedule(job, spec)
             audit.record_event(
                 session,
@@ -117,7 +147,7 @@ class JobService:
                 action="create",
                 object_kind="job",
                 object_name=spec.name,
-                details={"direction": spec.direction, "version": 1},
+                details={"direction": spec.direction, "version": 1, "draft": bool(problems)},
             )
         if sync_now:
             self._sync_now(spec.name, executor)
@@ -133,18 +163,25 @@ class JobService:
         sync_now: bool = False,
         executor: RunSubmitter | None = None,
     ) -> Job:
-        """Save a new version. ``enabled`` False saves it with scheduling disabled (no validation
-        needed), True enables it (it must validate), None keeps the current setting."""
+        """Save a new version. ``enabled`` False saves it with scheduling disabled, True enables it,
+        None keeps the current setting.
+
+        A version that does not validate is saved only disabled, as a draft; when the job is (to be)
+        enabled or synced now, nothing is saved and JobInvalidError lists the problems.
+        """
+        problems = errors_of(self.validate(spec))
         with self.db.begin() as session:
             job = job_repo.get_job(session, name)
-            if enabled if enabled is not None else job.enabled:
-                problems = self.validate(spec)
-                if problems:
-                    state = "is enabled" if job.enabled and enabled is None else "is to be enabled"
-                    raise ValidationError(
-                        f"job {name!r} {state} and the new version does not validate: {problems[0]}",
-                        hint="fix it, or save it with scheduling disabled",
-                    )
+            if problems and (sync_now or (enabled if enabled is not None else job.enabled)):
+                state = "is enabled" if job.enabled and enabled is None else "is to be enabled"
+                if sync_now and not (enabled if enabled is not None else job.enabled):
+                    state = "is to be run now"
+                raise _invalid(
+                    name,
+                    problems,
+                    f"{state}, so the new version is not saved",
+                    "fix it, or save it with scheduling disabled (a draft)",
+                )
             connection = connection_repo.get_connection(session, spec.connection)
             self._create_new_attributes(session, spec)
             job_repo.update_job_spec(
@@ -159,6 +196,7 @@ class JobService:
             )
             if enabled is not None:
                 job.enabled = enabled
+            job.problems = [str(p) for p in problems]
             _mirror_schedule(job, spec)
             audit.record_event(
                 session,
@@ -166,24 +204,36 @@ class JobService:
                 action="update",
                 object_kind="job",
                 object_name=name,
-                details={"version": job.version},
+                details={"version": job.version, "draft": bool(problems)},
             )
         if sync_now:
             self._sync_now(spec.name, executor)
         return job
 
-    def save(self, spec: JobSpec, *, actor: str = SYSTEM_ACTOR) -> Job:
+    def save(
+        self,
+        spec: JobSpec,
+        *,
+        actor: str = SYSTEM_ACTOR,
+        enabled: bool | None = None,
+        sync_now: bool = False,
+        executor: RunSubmitter | None = None,
+    ) -> Job:
         """Create the job, or save a new version when one of that name exists (YAML import)."""
         with self.db.read() as session:
             exists = any(j.name == spec.name for j in job_repo.list_jobs(session))
-        return self.update(spec.name, spec, actor=actor) if exists else self.create(spec, actor=actor)
+        if exists:
+            return self.update(
+                spec.name, spec, actor=actor, enabled=enabled, sync_now=sync_now, executor=executor
+            )
+        return self.create(spec, actor=actor, enabled=bool(enabled), sync_now=sync_now, executor=executor)
 
     def get(self, name: str) -> tuple[Job, JobSpec]:
         with self.db.read() as session:
             job = job_repo.get_job(session, name)
             return job, JobSpec.model_validate(job.spec)
 
-    def list(self) -> list[tuple[Job, Run | None]]:
+    def list(self) -> builtins.list[tuple[Job, Run | None]]:
         with self.db.read() as session:
             return [(job, run_repo.last_run(session, job.id)) for job in job_repo.list_jobs(session)]
 
@@ -203,9 +253,18 @@ class JobService:
         return self.get(name)[1].to_yaml()
 
     def set_enabled(self, name: str, enabled: bool, *, actor: str = SYSTEM_ACTOR) -> None:
+        """Switch scheduling on or off; on, the job must validate now (a draft stays a draft)."""
         _, spec = self.get(name)
-        if enabled:
-            self._require_valid(spec)
+        problems = errors_of(self.validate(spec)) if enabled else []
+        with self.db.begin() as session:
+            job = job_repo.get_job(session, name)
+            if enabled:
+                # What validation found now is what the job's draft mark says from here on.
+                job.problems = [str(p) for p in problems]
+        if problems:
+            raise _invalid(
+                name, problems, "is not enabled", "fix it (`crmhub jobs validate`), then enable it"
+            )
         with self.db.begin() as session:
             job = job_repo.get_job(session, name)
             job.enabled = enabled
@@ -249,18 +308,29 @@ class JobService:
 
     # Building -------------------------------------------------------------------------------
 
-    def _describe(self, connector: Connector, spec: JobSpec) -> dict[str, FieldInfo]:
-        """Source field path → FieldInfo for the job's selected and mapped fields (dot paths resolved)."""
+    def _describe(
+        self, connector: Connector, spec: JobSpec, *, unresolved: dict[str, str] | None = None
+    ) -> dict[str, FieldInfo]:
+        """Source field path → FieldInfo for the job's selected and mapped fields (dot paths resolved).
+
+        With ``unresolved``, a dot path that does not resolve is left out and its reason kept there
+        (validation reports each on its own); without it, the first one raises.
+        """
         resolve = getattr(connector, "resolve_path", None)
         description = connector.describe(spec.remote_object)
         out = {f.name: f for f in description.fields}
         paths = set(spec.fields) | {r.source for r in spec.mapping if r.source}
-        for path in paths:
+        for path in sorted(paths):
             if "." in path and resolve is not None:
-                out[path] = resolve(spec.remote_object, path)
+                try:
+                    out[path] = resolve(spec.remote_object, path)
+                except CrmHubError as exc:
+                    if unresolved is None:
+                        raise
+                    unresolved[path] = exc.message
         return out
 
-    def automap(self, spec: JobSpec) -> list[Proposal]:
+    def automap(self, spec: JobSpec) -> builtins.list[Proposal]:
         """Mapping proposals for the job's selected source fields (or all fields when none are selected)."""
         return self.automap_plan(spec).proposals
 
@@ -299,7 +369,7 @@ class JobService:
             }
             return own_id_attribute_name(connection.kind, spec.remote_object, sorted(taken))
 
-    def _automap(self, spec: JobSpec, own_id: str | None) -> list[Proposal]:
+    def _automap(self, spec: JobSpec, own_id: str | None) -> builtins.list[Proposal]:
         connector = self.connections.open(spec.connection)
         try:
             schema = self.hub.schema(spec.object_type)
@@ -340,10 +410,17 @@ class JobService:
         finally:
             connector.close()
 
-    def validate(self, spec: JobSpec, *, preview_rows: int = 10) -> list[Problem]:
-        """Everything that would make the job fail before any record moves, each tied to its row."""
-        problems: list[Problem] = []
-        schema = self.hub.schema(spec.object_type)
+    def validate(self, spec: JobSpec, *, preview_rows: int = 10) -> builtins.list[Problem]:
+        """Everything that would make the job fail before any record moves, each tied to its row.
+
+        Errors stop the job; warnings (a bad value among the preview rows) do not. Whatever the
+        spec holds, the answer is a list of problems, never an exception.
+        """
+        problems: builtins.list[Problem] = []
+        try:
+            schema = self.hub.schema(spec.object_type)
+        except CrmHubError as exc:
+            return [Problem(str(exc), None, "object_type")]
         targets_seen: dict[str, int] = {}
         for i, row in enumerate(spec.mapping):
             if row.target in targets_seen:
@@ -355,46 +432,139 @@ class JobService:
                     )
                 )
             targets_seen.setdefault(row.target, i)
-        if spec.direction == "inbound":
-            problems += self._validate_inbound(spec, schema)
-        else:
-            problems += self._validate_outbound(spec, schema)
-        if spec.filter:
-            from crmhub.expr import parse
-
+        try:
+            connector = self.connections.open(spec.connection)
+        except CrmHubError as exc:
+            return [*problems, Problem(f"connection {spec.connection!r}: {exc}", None, "connection")]
+        try:
+            if spec.direction == "inbound":
+                problems += self._validate_inbound(spec, schema, connector)
+            else:
+                problems += self._validate_outbound(spec, schema, connector)
+        finally:
+            connector.close()
+        if not errors_of(problems) and spec.direction == "inbound" and preview_rows:
             try:
-                parse(spec.filter)
-            except ExpressionError as exc:
-                problems.append(Problem(f"filter: {exc}", None, "filter"))
-        if not problems and spec.direction == "inbound" and preview_rows:
-            try:
-                for n, row in enumerate(self.preview(spec, limit=preview_rows)):
-                    for err in row.errors:
-                        problems.append(Problem(f"preview row {n + 1} ({row.remote_id}): {err}"))
+                for n, shown in enumerate(self.preview(spec, limit=preview_rows)):
+                    for err in shown.errors:
+                        # The run would ledger this record and carry on: a warning, not a failure.
+                        problems.append(
+                            Problem(f"preview row {n + 1} ({shown.remote_id}): {err}", severity="warning")
+                        )
             except CrmHubError as exc:
                 problems.append(Problem(f"preview failed: {exc}"))
         return problems
 
-    def _validate_inbound(self, spec: JobSpec, schema: Any) -> list[Problem]:
-        problems: list[Problem] = []
+    def _validate_filter(self, spec: JobSpec, types: dict[str, str], *, where: str) -> builtins.list[Problem]:
+        """The filter parses and type-checks against ``types`` (every unknown field named)."""
+        if not spec.filter:
+            return []
+        from crmhub.expr import ValueType, check, parse
+
+        try:
+            check(parse(spec.filter), {k: ValueType(v) for k, v in types.items()})
+        except ExpressionError as exc:
+            return [Problem(f"filter ({where}): {exc}", None, "filter")]
+        return []
+
+    def _validate_settings(
+        self, spec: JobSpec, schema: Any, fields: dict[str, FieldInfo]
+    ) -> builtins.list[Problem]:
+        """Settings that name hub attributes or remote fields name ones that exist (and can be written)."""
+        problems: builtins.list[Problem] = []
+        settings = spec.settings
+        if settings.remote_id_attribute and settings.remote_id_attribute not in schema.types:
+            problems.append(
+                Problem(
+                    f"settings.remote_id_attribute: {spec.object_type} has no attribute "
+                    f"{settings.remote_id_attribute!r}{did_you_mean(settings.remote_id_attribute, schema.types)}",
+                    None,
+                    "settings.remote_id_attribute",
+                )
+            )
+        for attribute in settings.write_back:
+            if attribute not in schema.types:
+                problems.append(
+                    Problem(
+                        f"settings.write_back: {spec.object_type} has no attribute {attribute!r}"
+                        f"{did_you_mean(attribute, schema.types)}",
+                        None,
+                        "settings.write_back",
+                    )
+                )
+        stamp = settings.stamp_hub_id_field
+        if stamp and fields:
+            info = fields.get(stamp) or next(
+                (f for f in fields.values() if f.name.lower() == stamp.lower()), None
+            )
+            if info is None:
+                problems.append(
+                    Problem(
+                        f"settings.stamp_hub_id_field: {spec.remote_object} has no field {stamp!r}"
+                        f"{did_you_mean(stamp, fields)}",
+                        None,
+                        "settings.stamp_hub_id_field",
+                    )
+                )
+            elif not info.updatable:
+                problems.append(
+                    Problem(
+                        f"settings.stamp_hub_id_field: {spec.remote_object} field {info.name!r} is not writable, "
+                        "so the CRM would refuse every hub id stamped into it",
+                        None,
+                        "settings.stamp_hub_id_field",
+                    )
+                )
+        return problems
+
+    def _validate_inbound(self, spec: JobSpec, schema: Any, connector: Connector) -> builtins.list[Problem]:
+        problems: builtins.list[Problem] = []
         if not any(r.target == schema.key for r in spec.mapping):
             problems.append(
                 Problem(
                     f"the key attribute {schema.key!r} of {spec.object_type} is not mapped", None, schema.key
                 )
             )
-        connector = self.connections.open(spec.connection)
+        unresolved: dict[str, str] = {}
         try:
-            try:
-                described = self._describe(connector, spec)
-            except CrmHubError as exc:
-                return [*problems, Problem(f"cannot describe {spec.remote_object}: {exc}")]
-        finally:
-            connector.close()
+            described = self._describe(connector, spec, unresolved=unresolved)
+        except CrmHubError as exc:
+            return [*problems, Problem(f"cannot describe {spec.remote_object}: {exc}", None, "remote_object")]
         source_types = {path: info.value_type for path, info in described.items()}
         for path in spec.fields:
-            if path not in described:
-                problems.append(Problem(f"{spec.remote_object} has no field {path!r}", None, path))
+            if path in unresolved:
+                problems.append(Problem(unresolved[path], None, path))
+            elif path not in described:
+                problems.append(
+                    Problem(
+                        f"{spec.remote_object} has no field {path!r}{did_you_mean(path, described)}",
+                        None,
+                        path,
+                    )
+                )
+        problems += self._validate_filter(spec, source_types, where=f"over {spec.remote_object} fields")
+        # A CSV file takes any column: only a CRM's fields are checked.
+        problems += self._validate_settings(spec, schema, described if connector.kind != "csv" else {})
+        mapped = {r.target for r in spec.mapping}
+        for attribute in spec.match_on:
+            if attribute not in schema.types:
+                problems.append(
+                    Problem(
+                        f"match_on: {spec.object_type} has no attribute {attribute!r}"
+                        f"{did_you_mean(attribute, schema.types)}",
+                        None,
+                        "match_on",
+                    )
+                )
+            elif attribute not in mapped:
+                problems.append(
+                    Problem(
+                        f"match_on: {attribute!r} is not mapped, so records carry no value to match on; "
+                        "map a source field to it",
+                        None,
+                        "match_on",
+                    )
+                )
         target_types: dict[str, str] = {}
         for i, row in enumerate(spec.mapping):
             if row.target in schema.types:
@@ -409,14 +579,19 @@ class JobService:
             else:
                 problems.append(
                     Problem(
-                        f"{spec.object_type} has no attribute {row.target!r}; map to an existing one or create it",
+                        f"{spec.object_type} has no attribute {row.target!r}"
+                        f"{did_you_mean(row.target, schema.types)} Map to an existing one or create it "
+                        "(new_attribute)",
                         i,
                         row.target,
                     )
                 )
                 continue
             if row.source is not None and row.source not in described:
-                problems.append(Problem(f"{spec.remote_object} has no field {row.source!r}", i, row.source))
+                message = unresolved.get(row.source) or (
+                    f"{spec.remote_object} has no field {row.source!r}{did_you_mean(row.source, described)}"
+                )
+                problems.append(Problem(message, i, row.source))
                 continue
             try:
                 Transformer.compile([row], target_types=target_types, source_types=source_types)
@@ -424,46 +599,262 @@ class JobService:
                 problems.append(Problem(str(exc), i, row.target))
         return problems
 
-    def _validate_outbound(self, spec: JobSpec, schema: Any) -> list[Problem]:
-        problems: list[Problem] = []
-        connector = self.connections.open(spec.connection)
+    def _validate_outbound(self, spec: JobSpec, schema: Any, connector: Connector) -> builtins.list[Problem]:
+        """What the destination would refuse: fields, the match field, picklists, required fields,
+        the parent; and the filter over the hub's attributes in the hub's SQL dialect."""
+        problems: builtins.list[Problem] = []
+        if connector.kind == "csv":
+            # A CSV file takes any column and is created by the first run: only the hub side is checked.
+            return self._validate_outbound_hub_side(spec, schema)
         try:
             description = connector.describe(spec.remote_object)
         except CrmHubError as exc:
-            return [Problem(f"cannot describe {spec.remote_object}: {exc}")]
-        finally:
-            connector.close()
+            return [Problem(f"cannot describe {spec.remote_object}: {exc}", None, "remote_object")]
+        by_name = {f.name: f for f in description.fields}
         writable = {f.name for f in description.fields if f.creatable or f.updatable}
+        rows_ok: builtins.list[int] = []
         for i, row in enumerate(spec.mapping):
+            ok = True
             if row.source is not None and row.source not in schema.types:
-                problems.append(Problem(f"{spec.object_type} has no attribute {row.source!r}", i, row.source))
-            if row.target not in writable:
                 problems.append(
                     Problem(
-                        f"{spec.remote_object} field {row.target!r} is not writable or does not exist",
+                        f"{spec.object_type} has no attribute {row.source!r}{did_you_mean(row.source, schema.types)}",
+                        i,
+                        row.source,
+                    )
+                )
+                ok = False
+            if row.target not in writable:
+                what = "is not writable" if row.target in by_name else "does not exist"
+                problems.append(
+                    Problem(
+                        f"{spec.remote_object} field {row.target!r} {what}"
+                        f"{did_you_mean(row.target, writable) if row.target not in by_name else ''}",
                         i,
                         row.target,
                     )
                 )
-        if spec.match_field and description.field(spec.match_field) is None:
-            problems.append(
-                Problem(
-                    f"{spec.remote_object} has no match field {spec.match_field!r}", None, spec.match_field
+                ok = False
+            if ok:
+                try:
+                    Transformer.compile(
+                        [row],
+                        target_types={row.target: _remote_type(row, schema.types)},
+                        source_types=schema.types,
+                    )
+                    rows_ok.append(i)
+                except CrmHubError as exc:
+                    problems.append(Problem(str(exc), i, row.target))
+        mapped = {r.target for r in spec.mapping}
+        if spec.match_field:
+            match = description.field(spec.match_field)
+            if match is None:
+                problems.append(
+                    Problem(
+                        f"{spec.remote_object} has no match field {spec.match_field!r}"
+                        f"{did_you_mean(spec.match_field, by_name)}",
+                        None,
+                        "match_field",
+                    )
                 )
-            )
+            else:
+                if not match.external_id:
+                    problems.append(
+                        Problem(
+                            f"{spec.remote_object} field {match.name!r} is not unique (not an external id), so "
+                            "the CRM cannot match records on it; pick a unique / external id field "
+                            f"({', '.join(f.name for f in description.fields if f.external_id and f.creatable) or 'none on this object'})",
+                            None,
+                            "match_field",
+                        )
+                    )
+                if match.name not in mapped:
+                    problems.append(
+                        Problem(
+                            f"the match field {match.name!r} is not mapped, so no record carries a value to "
+                            "match on; map a hub attribute to it",
+                            None,
+                            "match_field",
+                        )
+                    )
+        if spec.settings.create_records:
+            given = mapped | ({spec.parent_field} if spec.parent_field else set())
+            missing = [f.name for f in description.required_on_create() if f.name not in given]
+            if missing:
+                problems.append(
+                    Problem(
+                        f"{spec.remote_object} requires {', '.join(missing)} on create and the mapping does not "
+                        "fill it; map it, or switch create_records off",
+                        None,
+                        missing[0],
+                    )
+                )
+        problems += self._validate_settings(spec, schema, by_name)
+        problems += self._validate_parent(spec, schema, connector, description)
+        problems += self._validate_picklists(spec, schema, description, rows_ok)
+        problems += self._validate_filter(spec, schema.types, where=f"over {spec.object_type} attributes")
+        if spec.filter and not any(p.field == "filter" for p in problems):
+            problems += self._validate_filter_sql(spec, schema)
         return problems
 
-    def _require_valid(self, spec: JobSpec) -> None:
-        problems = self.validate(spec)
-        if problems:
-            listing = "; ".join(str(p) for p in problems[:5])
-            raise ValidationError(
-                f"job {spec.name!r} does not validate: {listing}",
-                hint="fix the mapping (`crmhub jobs validate`) before enabling it",
-            )
+    def _validate_outbound_hub_side(self, spec: JobSpec, schema: Any) -> builtins.list[Problem]:
+        problems: builtins.list[Problem] = []
+        for i, row in enumerate(spec.mapping):
+            if row.source is not None and row.source not in schema.types:
+                problems.append(
+                    Problem(
+                        f"{spec.object_type} has no attribute {row.source!r}"
+                        f"{did_you_mean(row.source, schema.types)}",
+                        i,
+                        row.source,
+                    )
+                )
+                continue
+            try:
+                Transformer.compile(
+                    [row],
+                    target_types={row.target: _remote_type(row, schema.types)},
+                    source_types=schema.types,
+                )
+            except CrmHubError as exc:
+                problems.append(Problem(str(exc), i, row.target))
+        problems += self._validate_filter(spec, schema.types, where=f"over {spec.object_type} attributes")
+        if spec.filter and not any(p.field == "filter" for p in problems):
+            problems += self._validate_filter_sql(spec, schema)
+        return problems + self._validate_settings(spec, schema, {})
 
-    def preview(self, spec: JobSpec, *, limit: int = 10) -> list[PreviewRow]:
-        """The first source rows matching the filter, raw and mapped side by side."""
+    def _validate_parent(
+        self, spec: JobSpec, schema: Any, connector: Connector, description: Any
+    ) -> builtins.list[Problem]:
+        problems: builtins.list[Problem] = []
+        if bool(spec.parent_link) != bool(spec.parent_field):
+            given, other = (
+                ("parent_link", "parent_field") if spec.parent_link else ("parent_field", "parent_link")
+            )
+            return [Problem(f"{given} is set without {other}; give both or neither", None, other)]
+        if not spec.parent_field:
+            return []
+        assert spec.parent_link is not None
+        if spec.parent_link not in schema.types:
+            problems.append(
+                Problem(
+                    f"{spec.object_type} has no attribute {spec.parent_link!r} (parent_link)"
+                    f"{did_you_mean(spec.parent_link, schema.types)}",
+                    None,
+                    "parent_link",
+                )
+            )
+        elif schema.types[spec.parent_link] != "foreign_key":
+            problems.append(
+                Problem(
+                    f"parent_link {spec.parent_link!r} is a {schema.types[spec.parent_link]} attribute; it must "
+                    "be a foreign key to the parent's hub records",
+                    None,
+                    "parent_link",
+                )
+            )
+        parent = description.field(spec.parent_field)
+        if parent is None:
+            names = [f.name for f in description.fields]
+            problems.append(
+                Problem(
+                    f"{spec.remote_object} has no parent field {spec.parent_field!r}"
+                    f"{did_you_mean(spec.parent_field, names)}",
+                    None,
+                    "parent_field",
+                )
+            )
+        if spec.parent_object:
+            try:
+                connector.describe(spec.parent_object)
+            except CrmHubError as exc:
+                problems.append(
+                    Problem(f"parent object {spec.parent_object!r}: {exc}", None, "parent_object")
+                )
+            else:
+                if (
+                    parent is not None
+                    and parent.reference_to
+                    and spec.parent_object not in parent.reference_to
+                ):
+                    problems.append(
+                        Problem(
+                            f"{spec.remote_object} field {parent.name!r} points at "
+                            f"{', '.join(parent.reference_to)}, not {spec.parent_object}",
+                            None,
+                            "parent_object",
+                        )
+                    )
+        return problems
+
+    def _validate_picklists(
+        self, spec: JobSpec, schema: Any, description: Any, rows: builtins.list[int]
+    ) -> builtins.list[Problem]:
+        """Hub values of each mapped attribute that the destination's restricted picklist would refuse.
+
+        The distinct values the hub holds (at most :data:`PICKLIST_SAMPLE` per attribute) go through
+        the row's conversion, as a run would send them.
+        """
+        from crmhub.store.views import distinct_values
+
+        problems: builtins.list[Problem] = []
+        for i in rows:
+            row = spec.mapping[i]
+            target = description.field(row.target)
+            if row.source is None or target is None or not target.restricted_picklist:
+                continue
+            allowed = set(target.picklist_values)
+            transformer = Transformer.compile(
+                [row], target_types={row.target: _remote_type(row, schema.types)}
+            )
+            with self.db.read() as session:
+                values = distinct_values(session, schema, row.source, limit=PICKLIST_SAMPLE)
+            bad: builtins.list[str] = []
+            for value in values:
+                mapped, errors = transformer({row.source: value})
+                sent = mapped.get(row.target)
+                items = sent if isinstance(sent, list) else [sent]
+                bad += [str(v) for v in items if v is not None and str(v) not in allowed and not errors]
+            if bad:
+                bad = sorted(set(bad))
+                shown = ", ".join(repr(v) for v in bad[:5]) + (
+                    f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+                )
+                options = ", ".join(sorted(allowed)[:10]) + (" …" if len(allowed) > 10 else "")
+                problems.append(
+                    Problem(
+                        f"{len(bad)} value(s) of {spec.object_type}.{row.source} in the hub are not options of "
+                        f"{spec.remote_object}.{row.target}, which the CRM refuses: {shown}. Options: {options}. "
+                        "Map the values with an expression (e.g. IF / CASE), or add the options in the CRM",
+                        i,
+                        row.target,
+                    )
+                )
+        return problems
+
+    def _validate_filter_sql(self, spec: JobSpec, schema: Any) -> builtins.list[Problem]:
+        """The outbound filter compiles to the hub's SQL (a function SQL cannot run is named)."""
+        from crmhub.expr import ValueType, parse
+        from crmhub.store.expr_sql import compile_sql
+        from crmhub.store.models import Record
+
+        assert spec.filter is not None
+        try:
+            compile_sql(
+                parse(spec.filter),
+                Record.values,
+                dialect_name=self.db.dialect,
+                schema={k: ValueType(v) for k, v in schema.types.items()},
+            )
+        except ExpressionError as exc:
+            return [Problem(f"filter: the hub cannot run it in SQL: {exc}", None, "filter")]
+        return []
+
+    def preview(self, spec: JobSpec, *, limit: int = 10) -> builtins.list[PreviewRow]:
+        """The first source rows matching the filter, raw and mapped side by side.
+
+        A job whose mapping or filter does not compile raises JobInvalidError naming the rows.
+        """
         if spec.direction != "inbound":
             raise ValidationError("preview shows source rows of inbound jobs")
         schema = self.hub.schema(spec.object_type)
@@ -471,13 +862,26 @@ class JobService:
             r.target: schema.types.get(r.target) or (r.new_attribute.type if r.new_attribute else "text")
             for r in spec.mapping
         }
-        transformer = Transformer.compile(spec.mapping, target_types=target_types)
-        fields = list(dict.fromkeys([*spec.fields, *(r.source for r in spec.mapping if r.source)]))
+        problems: builtins.list[Problem] = []
+        for i, row in enumerate(spec.mapping):
+            try:
+                Transformer.compile([row], target_types=target_types)
+            except CrmHubError as exc:
+                problems.append(Problem(str(exc), i, row.target))
         filter_ast = None
         if spec.filter:
             from crmhub.expr import parse
 
-            filter_ast = parse(spec.filter)
+            try:
+                filter_ast = parse(spec.filter)
+            except ExpressionError as exc:
+                problems.append(Problem(f"filter: {exc}", None, "filter"))
+        if problems:
+            raise _invalid(
+                spec.name, problems, "cannot be previewed", "fix the rows named (`crmhub jobs validate`)"
+            )
+        transformer = Transformer.compile(spec.mapping, target_types=target_types)
+        fields = list(dict.fromkeys([*spec.fields, *(r.source for r in spec.mapping if r.source)]))
         connector = self.connections.open(spec.connection)
         try:
             records = connector.preview(spec.remote_object, fields, filter=filter_ast, limit=limit)
@@ -496,7 +900,7 @@ class JobService:
             )
         return out
 
-    def preview_outbound(self, spec: JobSpec, *, limit: int = 10) -> list[OutboundPreviewRow]:
+    def preview_outbound(self, spec: JobSpec, *, limit: int = 10) -> builtins.list[OutboundPreviewRow]:
         """The first hub records an outbound job's filter selects: the payload each would send, and
         whether it would be created or updated and why (link, match field). Nothing is written."""
         if spec.direction != "outbound":
@@ -528,16 +932,33 @@ class JobService:
         queue: bool = False,
         on_progress: Callable[[Progress], None] | None = None,
     ) -> tuple[Run, RunOutcome]:
+        self._recheck_draft(name)
         run = start_run(self.db, name, trigger=trigger, full=full, dry_run=dry_run, queue=queue)
-        outcome = execute_run(
+        return run, self.execute(run.id, on_progress=on_progress)
+
+    def _recheck_draft(self, name: str) -> None:
+        """A draft asked to run is validated again first: one saved while the CRM was unreachable, or
+        whose CRM field has been added since, runs once it validates (and stays a draft otherwise,
+        refused by ``start_run`` with what validation found now)."""
+        job, spec = self.get(name)
+        if not job.problems:
+            return
+        problems = errors_of(self.validate(spec))
+        with self.db.begin() as session:
+            row = job_repo.get_job(session, name)
+            if row.version == job.version:  # not saved again meanwhile
+                row.problems = [str(p) for p in problems]
+
+    def execute(self, run_id: str, *, on_progress: Callable[[Progress], None] | None = None) -> RunOutcome:
+        """Execute a created run here, to its end (an executor for one run, e.g. the CLI's --sync-now)."""
+        return execute_run(
             self.db,
-            run.id,
+            run_id,
             open_connector=self.connections.open,
             data_dir=self.hub.settings.resolved_home,
             on_progress=on_progress,
             read_process=self.connections.read_process(),
         )
-        return run, outcome
 
     def submit(
         self,
@@ -551,6 +972,7 @@ class JobService:
         idempotency_key: str | None = None,
     ) -> Run:
         """Create a queued run and hand it to an executor (after the run row is committed)."""
+        self._recheck_draft(name)
         run = start_run(
             self.db,
             name,
@@ -573,12 +995,25 @@ class JobService:
 
         with self.db.begin() as session:
             job = job_repo.get_job(session, name)
+            refuse_draft(job)  # before its links go: a draft's full sync would not run
             clear_links(session, connection_id=job.connection_id, remote_object=job.remote_object)
             job.state = {}
             audit.record_event(
                 session, actor=SYSTEM_ACTOR, action="rebuild_mapping", object_kind="job", object_name=name
             )
         return self.run(name, full=True, trigger="rebuild", **kw)
+
+
+def _invalid(name: str, problems: list[Problem], what: str, hint: str) -> JobInvalidError:
+    """JobInvalidError for job ``name``: the first problems in the message, every one in ``problems``."""
+    listing = "; ".join(str(p) for p in problems[:3])
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return JobInvalidError(
+        f"job {name!r} does not validate and {what}: {listing}{more}",
+        problems=[(p.where, str(p)) for p in problems],
+        hint=hint,
+        headline=f"job {name!r} does not validate and {what}",
+    )
 
 
 def _mirror_schedule(job: Job, spec: JobSpec) -> None:

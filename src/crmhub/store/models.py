@@ -226,6 +226,13 @@ class Job(TimestampMixin, Base):
     schedule: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, default=None)
     #: When the scheduler runs the job next (None: not scheduled); indexed for the scheduler's tick.
     next_run_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    #: Why the saved version does not validate (messages); non-empty makes the job a draft: kept
+    #: disabled and never run until a version that validates is saved.
+    problems: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+
+    @property
+    def draft(self) -> bool:
+        return bool(self.problems)
 
 
 class JobVersion(Base):

@@ -30,9 +30,13 @@ def create_run(
     dry_run: bool = False,
     status: str = "queued",
     idempotency_key: str | None = None,
+    created_at: datetime | None = None,
 ) -> Run:
+    """A new run row; ``created_at`` defaults to now (give the time the caller stamps ``started_at``
+    with, so a run never starts before it was created)."""
     run = Run(
         id=new_hub_id(),
+        created_at=created_at or utcnow(),
         job_id=job_id,
         job_version=job_version,
         trigger=trigger,

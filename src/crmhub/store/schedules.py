@@ -65,7 +65,8 @@ def due_jobs(session: Session, now: datetime, *, limit: int | None = None) -> li
             state[("outbound_since", "version")].as_string(),
             Job.spec[("settings", "full_sync_every")].as_string(),
         )
-        .where(Job.enabled.is_(True), Job.next_run_at <= now)
+        # A draft (saved problems) is never run, even if it somehow is enabled.
+        .where(Job.enabled.is_(True), Job.next_run_at <= now, cast(Job.problems, String) == "[]")
         .order_by(Job.next_run_at, Job.id)
     )
     if limit is not None:

@@ -177,8 +177,13 @@ def get_object_type(session: Session, name: str) -> ObjectType:
         select(ObjectType).where(ObjectType.name == name).options(selectinload(ObjectType.attributes))
     )
     if ot is None:
-        known = ", ".join(session.scalars(select(ObjectType.name).order_by(ObjectType.name))) or "none"
-        raise NotFoundError(f"object type {name!r} does not exist", hint=f"known object types: {known}")
+        from crmhub.expr.checker import did_you_mean
+
+        names = list(session.scalars(select(ObjectType.name).order_by(ObjectType.name)))
+        raise NotFoundError(
+            f"object type {name!r} does not exist{did_you_mean(name, names)}",
+            hint=f"known object types: {', '.join(names) or 'none'}",
+        )
     return ot
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
+import sqlalchemy as sa
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +28,7 @@ _JOB_COLUMNS = (
     Job.object_type,
     Job.version,
     Job.enabled,
+    Job.problems,
     Job.schedule,
     Job.next_run_at,
     Job.updated_at,
@@ -130,3 +133,28 @@ def audit_page(session: Session, *, before: int | None, limit: int) -> list[Audi
     if before is not None:
         stmt = stmt.where(AuditEvent.id < before)
     return list(session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def distinct_values(session: Session, schema: TypeSchema, attribute: str, *, limit: int) -> list[Any]:
+    """Up to ``limit`` distinct non-null values the live records of a type hold for one attribute.
+
+    Values come back as stored (text, number, boolean; a multi-value attribute as its list), in no
+    particular order; validation checks them against a CRM's picklist before a run sends them.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        value: Any = Record.values.op("->")(sa.literal(attribute, sa.String))
+    else:
+        value = func.json_extract(Record.values, sa.literal(f'$."{attribute}"', sa.String))
+    stmt = (
+        select(value)
+        .where(Record.object_type_id == schema.id, Record.deleted_at.is_(None), value.is_not(None))
+        .distinct()
+        .limit(limit)
+    )
+    out: list[Any] = []
+    for (raw,) in session.execute(stmt):
+        if isinstance(raw, str) and schema.types.get(attribute) == "multi_text" and raw.startswith("["):
+            raw = orjson.loads(raw)  # SQLite's json_extract gives an array as JSON text
+        if raw is not None and raw != "null":
+            out.append(raw)
+    return out

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from crmhub.connectors.base import Connector
 from crmhub.core.clock import utcnow
 from crmhub.core.cursor import Cursor
-from crmhub.core.errors import CrmHubError, FatalError, SyncError
+from crmhub.core.errors import CrmHubError, FatalError, JobInvalidError, SyncError
 from crmhub.store import jobs as job_repo
 from crmhub.store import runs as run_repo
 from crmhub.store.database import Database
@@ -61,6 +61,53 @@ def mode_for(
     return "incremental"
 
 
+def _source_notes(db: Database, run_id: str, connector: Connector, spec: JobSpec, mode: str) -> str:
+    """What the source makes of the run, said on the run: a source that cannot read "since" (a file)
+    is read whole, so the run is a full one; a CSV file without an id column links by row number."""
+    from crmhub.connectors.base import Capability
+
+    notes: list[tuple[str, str]] = []
+    if mode != "full" and Capability.INCREMENTAL not in connector.capabilities:
+        mode = "full"
+        notes.append(("mode", f"{connector.kind} sources are read whole every time: this is a full run"))
+    if connector.kind == "csv":
+        try:
+            id_field = connector.describe(spec.remote_object).id_field
+        except CrmHubError:
+            id_field = "?"  # the run itself reports what is wrong with the file
+        if not id_field:
+            notes.append(
+                (
+                    "warning",
+                    f"{spec.remote_object} has no id column (and the connection names no id_column): its row "
+                    "numbers are the record ids, so reordering the file relinks records",
+                )
+            )
+    if notes:
+        with db.begin() as session:
+            run = run_repo.get_run(session, run_id)
+            run.mode = mode
+            for kind, message in notes:
+                run_repo.add_event(session, run_id, kind, message)
+    return mode
+
+
+def refuse_draft(job: Job) -> None:
+    """Raise JobInvalidError for a draft: its saved version did not validate, and a run would only
+    fail on the same (called before anything of a run, or of a rebuild, happens)."""
+    if not job.problems:
+        return
+    more = f" (and {len(job.problems) - 3} more)" if len(job.problems) > 3 else ""
+    raise JobInvalidError(
+        f"job {job.name!r} is a draft: its version {job.version} does not validate, so it is not run: "
+        + "; ".join(job.problems[:3])
+        + more,
+        problems=[("job", p) for p in job.problems],
+        hint="fix it and save it again (`crmhub jobs validate`, `crmhub jobs edit`)",
+        headline=f"job {job.name!r} is a draft: its version {job.version} does not validate, so it is not run",
+    )
+
+
 def worker_name() -> str:
     """This process as a run's ``worker``: ``host:pid`` (see ``store.runs.worker_is_gone``)."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -88,6 +135,7 @@ def start_run(
     now = utcnow()
     with db.begin() as session:
         job = get_job(session, job_name, for_update=True)
+        refuse_draft(job)
         spec = JobSpec.model_validate(job.spec)
         for stale in run_repo.stale_runs(session, job.id, older_than=stale_after, now=now):
             stale.status = "failed"
@@ -113,6 +161,7 @@ def start_run(
             dry_run=dry_run,
             status=status,
             idempotency_key=idempotency_key,
+            created_at=now,
         )
         if status == "running":
             run.started_at = now
@@ -262,6 +311,8 @@ def execute_run(
     snapshot: Path | None = None
     try:
         connector = open_connector(connection_id)
+        if spec.direction == "inbound":
+            mode = _source_notes(db, run_id, connector, spec, mode)
         ctx = RunContext(
             db=db,
             run_id=run_id,

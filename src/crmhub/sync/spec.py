@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from crmhub.core.cadence import Schedule
 from crmhub.core.errors import ConfigError
-from crmhub.mapping.spec import MappingRow
+from crmhub.mapping.spec import MappingRow, NewAttribute
 
 #: The longest job YAML accepted (a job with a thousand mapping rows is well under it).
 MAX_YAML_CHARS = 1_000_000
@@ -190,7 +190,82 @@ class JobSpec(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'job'}: {e['msg']}" for e in exc.errors()
-            )
+            problems = "; ".join(_explain(e) for e in exc.errors())
             raise ConfigError(f"{origin}: {problems}") from None
+
+
+#: The schedule kinds in plain words (what a pydantic tag error would only list as names).
+SCHEDULE_KINDS = {
+    "once": "once at a date and time (at: 2026-12-24T06:00)",
+    "every_minutes": "every N minutes (minutes: 15)",
+    "hourly": "every hour at a minute past (minute: 5)",
+    "daily": "every day at a time (at: '06:30')",
+    "workdays": "Monday to Friday at a time (at: '06:30')",
+    "weekly": "on some weekdays at a time (days: [mon, thu], at: '06:30')",
+    "monthly": "on a day of the month at a time (day: 1, at: '06:30')",
+}
+
+
+def _kinds() -> str:
+    return "; ".join(f"{kind}: {words}" for kind, words in SCHEDULE_KINDS.items())
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model whose keys sit at ``loc`` in a job document (for "did you mean" on unknown keys)."""
+    from crmhub.core import cadence
+
+    model: type[BaseModel] | None = JobSpec
+    nested: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
+        (JobSpec, "settings"): JobSettings,
+        (JobSpec, "mapping"): MappingRow,
+        (JobSpec, "notifications"): NotificationRule,
+        (MappingRow, "new_attribute"): NewAttribute,
+    }
+    kinds: dict[str, type[BaseModel]] = {
+        "once": cadence.Once,
+        "every_minutes": cadence.EveryMinutes,
+        "hourly": cadence.Hourly,
+        "daily": cadence.Daily,
+        "workdays": cadence.Workdays,
+        "weekly": cadence.Weekly,
+        "monthly": cadence.Monthly,
+        "webhook": WebhookChannel,
+        "email": EmailChannel,
+    }
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        if part in kinds and model in (JobSpec, NotificationRule):
+            model = kinds[part]
+        elif (model, part) in nested:
+            model = nested[(model, part)]
+        elif part == "schedule" or part == "channel":
+            continue  # the tag (kind) comes next
+        else:
+            return None
+    return model
+
+
+def _explain(error: Any) -> str:
+    """One pydantic error in a job document's words: the path without pydantic's union tags, the
+    schedule kinds explained, and a "did you mean" for an unknown key."""
+    from crmhub.expr.checker import did_you_mean
+
+    loc = tuple(error["loc"])
+    shown = [str(p) for p in loc if not (loc[:1] == ("schedule",) and p in SCHEDULE_KINDS)]
+    where = ".".join(shown) or "job"
+    kind = error.get("type")
+    if loc[:1] == ("schedule",) and kind == "union_tag_invalid":
+        tag = str((error.get("ctx") or {}).get("tag", ""))
+        return f"schedule: {tag!r} is not a kind of schedule{did_you_mean(tag, SCHEDULE_KINDS)}; use one of — {_kinds()}"
+    if loc[:1] == ("schedule",) and kind in ("union_tag_not_found", "model_attributes_type", "dict_type"):
+        return f"schedule: say which kind of schedule with 'kind:' — {_kinds()}"
+    if loc[:1] == ("schedule",) and kind == "missing" and len(loc) > 2 and loc[1] in SCHEDULE_KINDS:
+        return f"{where}: a {loc[1]} schedule runs {SCHEDULE_KINDS[str(loc[1])]}; it needs {str(loc[-1])!r}"
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        known = list(model.model_fields) if model is not None else []
+        return f"{where}: unknown key {str(loc[-1])!r}{did_you_mean(str(loc[-1]), known)}"
+    return f"{where}: {error['msg']}"

@@ -40,6 +40,7 @@ def connection_public(view: ConnectionView) -> ConnectionPublic:
         credential_fields=view.credential_fields,
         status=view.status,
         status_message=view.status_message,
+        warnings=view.warnings,
     )
 
 
@@ -133,8 +134,11 @@ def delete_connection(ctx: Ctx, connection: ConnectionRef, principal: Principal 
 def test_connection(
     ctx: Ctx, connection: ConnectionRef, _: Principal = allow(WRITE)
 ) -> ConnectionCheckPublic:
-    check = ctx.connections.test(ctx.connections.get(connection).name)
-    return ConnectionCheckPublic(ok=check.ok, message=check.message, details=dict(check.details))
+    view = ctx.connections.get(connection)
+    check = ctx.connections.test(view.name)
+    return ConnectionCheckPublic(
+        ok=check.ok, message=check.message, details=dict(check.details), warnings=view.warnings
+    )
 
 
 @router.get("/connections/{connection}/objects", summary="The remote objects of a connection")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -26,7 +27,7 @@ from crmhub.api.schemas import (
     ValidationPublic,
 )
 from crmhub.core.errors import NotFoundError
-from crmhub.services.jobs import PreviewRow, Problem
+from crmhub.services.jobs import PreviewRow, Problem, errors_of
 from crmhub.services.users import Permission, Principal
 from crmhub.store.models import Run
 from crmhub.sync.spec import JobSpec
@@ -54,9 +55,17 @@ def _public(request: Request, ctx: Ctx, job: str | int) -> JobPublic:
     return views.job_public(row, last, base_url(request))
 
 
+def _file_name(name: str) -> str:
+    """The job's name as a safe download file name (its letters, digits, dots and dashes)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "job"
+
+
 def _problems(problems: list[Problem]) -> ValidationPublic:
     return ValidationPublic(
-        ok=not problems, problems=[ProblemPublic(message=str(p), row=p.row, field=p.field) for p in problems]
+        ok=not errors_of(problems),
+        problems=[
+            ProblemPublic(message=str(p), row=p.row, field=p.field, severity=p.severity) for p in problems
+        ],
     )
 
 
@@ -184,7 +193,8 @@ async def import_job(
         job = ctx.jobs.save(views.unmasked(spec, stored), actor=principal.actor)
         return _public(request, ctx, job.id), stored is None
 
-    public, created = await crm_bound(save)()
+    saved: tuple[JobPublic, bool] = await crm_bound(save)()  # type: ignore[misc]  # crm_bound makes it async
+    public, created = saved
     response.status_code = 201 if created else 200
     return public
 
@@ -197,7 +207,11 @@ def get_job(job: JobRef, request: Request, ctx: Ctx, _: Principal = allow(READ))
 @router.patch(
     "/jobs/{job}",
     summary="Change a job: mapping, settings, filter, notifications, schedule …",
-    description="Each field given replaces the stored one and saves a new version of the job.",
+    description=(
+        "Each field given replaces the stored one and saves a new version of the job; `settings` is "
+        "merged key by key (only the settings named change). A version that does not validate is "
+        "saved only on a disabled job, as a draft; on an enabled job nothing is saved (422)."
+    ),
 )
 @crm_bound
 def update_job(
@@ -206,7 +220,15 @@ def update_job(
     row, stored = ctx.jobs.get(job)
     if body.model_fields_set:
         data: dict[str, Any] = stored.model_dump(mode="json")
-        data.update(body.model_dump(mode="json", include=body.model_fields_set))
+        data.update(body.model_dump(mode="json", include=body.model_fields_set - {"settings"}))
+        if "settings" in body.model_fields_set:
+            # Settings merge: only the keys given change (null resets every setting to its default).
+            given = body.settings
+            data["settings"] = (
+                {**data["settings"], **given.model_dump(mode="json", include=given.model_fields_set)}
+                if given is not None
+                else {}
+            )
         spec = views.unmasked(JobSpec.from_data(data, origin=f"job {row.name!r}"), stored)
         ctx.jobs.update(row.name, spec, actor=principal.actor)
     return _public(request, ctx, row.id)
@@ -249,7 +271,7 @@ def export_job(job: JobRef, ctx: Ctx, _: Principal = allow(READ)) -> YamlRespons
     row, spec = ctx.jobs.get(job)
     return YamlResponse(
         views.masked(spec).to_yaml(),
-        headers={"Content-Disposition": f'attachment; filename="job-{row.id}.yaml"'},
+        headers={"Content-Disposition": f'attachment; filename="{_file_name(row.name)}.yaml"'},
     )
 
 

@@ -393,6 +393,8 @@ class HubSpotConnector:
                 for o in prop.get("options") or []
                 if not o.get("hidden") and prop_type == "enumeration"
             ),
+            # HubSpot refuses an enumeration value that is not one of the property's options.
+            restricted_picklist=prop_type == "enumeration",
             reference_to=reference_to,
             relationship_name=relationship,
         )

@@ -39,6 +39,7 @@ from crmhub.connectors.usage import ApiUsage
 from crmhub.core.concurrency import prefetch
 from crmhub.core.errors import CrmHubError
 from crmhub.core.values import COERCERS, CoercionError
+from crmhub.expr.checker import did_you_mean
 
 COLLECTION_LIMIT = 200
 
@@ -232,6 +233,8 @@ class SalesforceConnector:
                 picklist_values=tuple(
                     p["value"] for p in f.get("picklistValues") or [] if p.get("active", True)
                 ),
+                restricted_picklist=bool(f.get("restrictedPicklist")),
+                defaulted_on_create=bool(f.get("defaultedOnCreate")),
                 reference_to=tuple(f.get("referenceTo") or ()),
                 relationship_name=f.get("relationshipName"),
                 length=f.get("length"),
@@ -267,7 +270,8 @@ class SalesforceConnector:
             if depth == len(parts) - 1:
                 info = description.field(part)
                 if info is None:
-                    raise ConnectorFatalError(f"{current} has no field {part!r} (in {path!r})")
+                    hint = did_you_mean(part, [f.name for f in description.fields])
+                    raise ConnectorFatalError(f"{current} has no field {part!r} (in {path!r}){hint}")
                 return info
             relation = next(
                 (
@@ -278,7 +282,10 @@ class SalesforceConnector:
                 None,
             )
             if relation is None or not relation.reference_to:
-                raise ConnectorFatalError(f"{current} has no relationship {part!r} (in {path!r})")
+                names = [f.relationship_name for f in description.fields if f.relationship_name]
+                raise ConnectorFatalError(
+                    f"{current} has no relationship {part!r} (in {path!r}){did_you_mean(part, names)}"
+                )
             current = relation.reference_to[0]
         raise ConnectorFatalError(f"empty field path {path!r}")  # pragma: no cover
 
