@@ -519,10 +519,16 @@ class JobService:
 
     def _validate_inbound(self, spec: JobSpec, schema: Any, connector: Connector) -> builtins.list[Problem]:
         problems: builtins.list[Problem] = []
-        if not any(r.target == schema.key for r in spec.mapping):
+        # Without the key, records are found by the job's match rules (and then their links); a
+        # job with neither could only ever create (see crmhub.sync.identity).
+        if not any(r.target == schema.key for r in spec.mapping) and not spec.match_on:
             problems.append(
                 Problem(
-                    f"the key attribute {schema.key!r} of {spec.object_type} is not mapped", None, schema.key
+                    f"the key attribute {schema.key!r} of {spec.object_type} is not mapped, and the job has "
+                    "no match_on rule to find existing records by: map the key, or add match_on "
+                    "(e.g. [domain] for a second CRM whose ids live in an attribute of their own)",
+                    None,
+                    schema.key,
                 )
             )
         unresolved: dict[str, str] = {}
