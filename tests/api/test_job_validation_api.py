@@ -232,9 +232,16 @@ def test_a_csv_connection_without_id_column_warns_and_exports_are_named_by_job(
     assert tested["ok"] is True and "reordering" in tested["warnings"][0]
     fixed = admin.patch("/connections/files", json={"settings": {"id_column": "id"}})
     assert fixed.status_code == 200 and fixed.json()["warnings"] == []
-    job = admin.post("/jobs", json={**ACCOUNTS_JOB, "name": "Accounts in/EU"}).json()["id"]
+    job = admin.post("/jobs", json={**ACCOUNTS_JOB, "name": "accounts-in-eu"}).json()["id"]
     exported = admin.get(f"/jobs/{job}/export")
-    assert exported.headers["content-disposition"] == 'attachment; filename="Accounts-in-EU.yaml"'
+    assert exported.headers["content-disposition"] == 'attachment; filename="accounts-in-eu.yaml"'
+
+
+def test_job_names_are_like_connection_names(admin: httpx.Client) -> None:
+    for bad in ["Accounts in/EU", "acc\u202eounts", "a" * 500, "12345", "-leading", "x\u0000y"]:
+        answer = admin.post("/jobs", json={**ACCOUNTS_JOB, "name": bad})
+        assert answer.status_code == 422, (bad, answer.text)
+    assert admin.post("/jobs", json={**ACCOUNTS_JOB, "name": "eu_accounts-2"}).status_code == 201
 
 
 def test_a_records_filter_with_two_unknown_attributes_names_both(admin: httpx.Client) -> None:

@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 from crmhub.services.hub import HubService
 from crmhub.services.notifications import SmtpSettings, rules_firing, sign
 from crmhub.store import runs as run_repo
-from crmhub.sync.spec import NotificationRule
+from crmhub.sync.spec import JobSpec, NotificationRule
 
 from .conftest import ACCOUNTS_JOB, Api, WebhookReceiver, free_port, running_api, write_accounts
 
@@ -195,3 +195,40 @@ def test_rules_fire_by_status_and_error_count(status: str, errors: int, fired: l
 
 def test_the_signature_is_an_hmac_of_the_exact_body() -> None:
     assert sign("key", b"{}") == "sha256=" + hmac.new(b"key", b"{}", hashlib.sha256).hexdigest()
+
+
+def test_given_a_webhook_secret_then_it_is_stored_encrypted_and_still_signs(hub: HubService) -> None:
+    """Issue 12: the signing key is a secret at rest like a connection's credentials."""
+    from crmhub.services.jobs import JobService
+    from crmhub.store.models import Job, JobVersion
+
+    jobs = JobService(hub)
+    jobs.connections.add("files", "csv", {"path": str(hub.settings.home / "files")}, {})
+    spec = JobSpec.model_validate(
+        {
+            **ACCOUNTS_JOB,
+            "notifications": [
+                {
+                    "when": "success",
+                    "channel": {
+                        "kind": "webhook",
+                        "url": "http://127.0.0.1:9/h",
+                        "secret": "s3cret-signing-key",
+                    },
+                }
+            ],
+        }
+    )
+    jobs.create(spec)
+    with hub.db.read() as session:
+        stored = [session.query(Job).one().spec, *[v.spec for v in session.query(JobVersion).all()]]
+    assert all("s3cret-signing-key" not in str(doc) for doc in stored)
+    sealed = stored[0]["notifications"][0]["channel"]["secret"]
+    assert sealed.startswith("fernet:")
+    from crmhub.store.connections import Vault
+
+    assert Vault(hub.settings.fernet_key()).open_text(sealed) == "s3cret-signing-key"
+    _, again = jobs.get(ACCOUNTS_JOB["name"])
+    jobs.update(ACCOUNTS_JOB["name"], again)  # saved again as read: sealed once, not twice
+    with hub.db.read() as session:
+        assert session.query(Job).one().spec["notifications"][0]["channel"]["secret"] == sealed

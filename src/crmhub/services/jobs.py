@@ -31,6 +31,7 @@ from crmhub.store import connections as connection_repo
 from crmhub.store import jobs as job_repo
 from crmhub.store import runs as run_repo
 from crmhub.store import schema as schema_repo
+from crmhub.store.connections import seal_webhook_secrets
 from crmhub.store.models import Job, Run
 from crmhub.store.schema import RESERVED_NAMES, AttributeSpec, validate_name
 from crmhub.sync.common import Progress, RunOutcome
@@ -136,7 +137,7 @@ class JobService:
                 connection_id=connection.id,
                 remote_object=spec.remote_object,
                 object_type=spec.object_type,
-                spec=spec.model_dump(mode="json"),
+                spec=seal_webhook_secrets(spec.model_dump(mode="json"), self.connections.vault()),
                 enabled=enabled,
             )
             job.problems = [str(p) for p in problems]
@@ -187,7 +188,7 @@ class JobService:
             job_repo.update_job_spec(
                 session,
                 job,
-                spec.model_dump(mode="json"),
+                seal_webhook_secrets(spec.model_dump(mode="json"), self.connections.vault()),
                 name=spec.name,
                 direction=spec.direction,
                 connection_id=connection.id,

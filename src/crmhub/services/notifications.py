@@ -52,6 +52,7 @@ from crmhub.connectors.egress import EndpointNotAllowedError, check_destination
 from crmhub.core.clock import utcnow
 from crmhub.services.hub import HubService
 from crmhub.store import runs as run_repo
+from crmhub.store.connections import Vault
 from crmhub.store.models import Job, Run
 from crmhub.sync.spec import EmailChannel, JobSpec, NotificationRule, WebhookChannel
 
@@ -265,8 +266,9 @@ class Notifier:
             "X-Crmhub-Event": delivery.event,
             "X-Crmhub-Delivery": str(uuid.uuid4()),
         }
-        if channel.secret:
-            headers["X-Crmhub-Signature"] = sign(channel.secret, body)
+        if channel.secret:  # stored sealed (see crmhub.store.connections.seal_webhook_secrets)
+            secret = Vault(self.hub.settings.fernet_key()).open_text(channel.secret)
+            headers["X-Crmhub-Signature"] = sign(secret, body)
         settings = self.hub.settings
         try:  # right before each delivery: what the host resolves to now
             check_destination(

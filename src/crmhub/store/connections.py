@@ -17,6 +17,25 @@ from crmhub.core.errors import ConfigError, NotFoundError, ValidationError
 from crmhub.store.models import Connection
 from crmhub.store.schema import validate_name
 
+#: How a secret sealed by :meth:`Vault.seal_text` starts (inside a job spec's JSON).
+SEALED_PREFIX = "fernet:"
+
+
+def seal_webhook_secrets(spec: dict[str, Any], vault: Vault) -> dict[str, Any]:
+    """A job spec (as JSON) with every webhook secret sealed: specs are stored as JSON, and a
+    webhook's signing key is a secret like a connection's credentials."""
+    rules = spec.get("notifications") or []
+    if not any(isinstance(r, dict) and (r.get("channel") or {}).get("secret") for r in rules):
+        return spec
+    out = dict(spec)
+    out["notifications"] = [
+        {**rule, "channel": {**rule["channel"], "secret": vault.seal_text(rule["channel"]["secret"])}}
+        if isinstance(rule, dict) and (rule.get("channel") or {}).get("secret")
+        else rule
+        for rule in rules
+    ]
+    return out
+
 
 class Vault:
     """Encrypts and decrypts credential documents with the hub's secret key."""
@@ -26,6 +45,24 @@ class Vault:
 
     def seal(self, credentials: dict[str, Any]) -> bytes:
         return self._fernet.encrypt(orjson.dumps(credentials))
+
+    def seal_text(self, text: str) -> str:
+        """One secret (a webhook's signing key) as :data:`SEALED_PREFIX` + a Fernet token."""
+        if text.startswith(SEALED_PREFIX):
+            return text  # sealed already (a spec saved again as it was read)
+        return SEALED_PREFIX + self._fernet.encrypt(text.encode("utf-8")).decode("ascii")
+
+    def open_text(self, text: str) -> str:
+        """The secret :meth:`seal_text` sealed; text that is not sealed is returned as it is."""
+        if not text.startswith(SEALED_PREFIX):
+            return text
+        try:
+            return self._fernet.decrypt(text[len(SEALED_PREFIX) :].encode("ascii")).decode("utf-8")
+        except (InvalidToken, ValueError):
+            raise ConfigError(
+                "a stored webhook secret cannot be decrypted with the current secret key",
+                hint="restore the secret key it was saved with, or set the webhook's secret again",
+            ) from None
 
     def open(self, token: bytes) -> dict[str, Any]:
         try:

@@ -105,7 +105,9 @@ class PreparedPage(NamedTuple):
         gone = set(self.deleted)
         return [
             RemoteRecord(remote_id, modstamp, {}, i in gone, row)
-            for i, (remote_id, modstamp, row) in enumerate(zip(self.ids, self.modstamps, self.rows, strict=True))
+            for i, (remote_id, modstamp, row) in enumerate(
+                zip(self.ids, self.modstamps, self.rows, strict=True)
+            )
         ]
 
     def mapped_rows(self) -> list[tuple[dict[str, Any], Sequence[FieldError]] | None]:

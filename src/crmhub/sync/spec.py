@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -34,6 +35,9 @@ class _NoAliasLoader(yaml.SafeLoader):
             )
         return super().compose_node(parent, index)
 
+
+#: What a job's name may be (as a connection's).
+JOB_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
 Direction = Literal["inbound", "outbound"]
 DeletePolicy = Literal["keep", "unlink", "soft_delete"]
@@ -82,7 +86,19 @@ class WebhookChannel(BaseModel):
     url: str = Field(
         pattern=r"^https?://\S+$", max_length=2000, description="http(s) URL receiving the POST."
     )
-    secret: str | None = Field(None, max_length=255, description="Key of the body's HMAC signature.")
+    secret: str | None = Field(
+        None,
+        max_length=1024,
+        description="Key of the body's HMAC signature (at most 255 characters; stored encrypted).",
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        # Stored sealed ("fernet:…", longer than the key itself); a key given in clear is at most 255.
+        if value is not None and not value.startswith("fernet:") and len(value) > 255:
+            raise ValueError("a webhook secret is at most 255 characters")
+        return value
 
 
 class EmailChannel(BaseModel):
@@ -158,9 +174,21 @@ class JobSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not value.strip():
+        """Like connection names: lower-case letters, digits, ``-`` and ``_``, starting with a letter,
+        at most 63 characters — so a name is never a job id (all digits), never hides characters
+        (NUL, right-to-left overrides) and fits every path, file name and column it goes into."""
+        name = value.strip()
+        if not name:
             raise ValueError("a job needs a name")
-        return value.strip()
+        if not JOB_NAME_RE.match(name):
+            suggestion = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_") or "a-job"
+            if not suggestion[0].isalpha():
+                suggestion = f"job-{suggestion}"
+            raise ValueError(
+                f"job name {name[:80]!r} must be lower-case letters, digits, '-' and '_', start with a "
+                f"letter and be at most 63 characters (try {suggestion[:63]!r})"
+            )
+        return name
 
     def to_yaml(self) -> str:
         data = self.model_dump(mode="json", exclude_none=True)

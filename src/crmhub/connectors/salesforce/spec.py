@@ -47,6 +47,12 @@ SPEC = register(
         credentials_model=SalesforceCredentials,
         factory="crmhub.connectors.salesforce.connector:SalesforceConnector",
         url_settings=("login_url", "instance_url"),
-        hosts=("*.salesforce.com", "*.force.com", "*.cloudforce.com", "*.salesforce.mil", "*.sfcrmproducts.cn"),
+        hosts=(
+            "*.salesforce.com",
+            "*.force.com",
+            "*.cloudforce.com",
+            "*.salesforce.mil",
+            "*.sfcrmproducts.cn",
+        ),
     )
 )
