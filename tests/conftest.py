@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -47,9 +48,10 @@ def require_postgres() -> None:
         pytest.skip(problem)
 
 
-@pytest.fixture
-def postgres_schema_url() -> Iterator[str]:
-    """A SQLAlchemy URL whose connections use a fresh schema, dropped after the test."""
+@contextmanager
+def fresh_postgres_schema() -> Iterator[str]:
+    """A SQLAlchemy URL whose connections use a fresh schema, dropped at the end (skip or fail first
+    when PostgreSQL is unreachable, see :func:`require_postgres`)."""
     require_postgres()
     import psycopg
 
@@ -63,6 +65,13 @@ def postgres_schema_url() -> Iterator[str]:
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_schema_url() -> Iterator[str]:
+    """A SQLAlchemy URL whose connections use a fresh schema, dropped after the test."""
+    with fresh_postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

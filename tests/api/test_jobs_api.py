@@ -39,7 +39,11 @@ def test_a_job_round_trips_through_yaml_and_keeps_its_webhook_secret(api: Api, t
     )
     assert again.status_code == 200, again.text  # a new version of the same job
     assert again.json()["version"] == 2 and again.json()["spec"]["description"] == "imported back"
-    assert api.jobs.get("accounts-in")[1].notifications[0].channel.secret == "k3y"  # type: ignore[union-attr]
+    stored = api.jobs.get("accounts-in")[1].notifications[0].channel.secret  # type: ignore[union-attr]
+    from crmhub.store.connections import Vault
+
+    assert stored is not None and stored.startswith("fernet:")  # at rest, sealed (issue 12)
+    assert Vault(api.hub.settings.fernet_key()).open_text(stored) == "k3y"
     # A PATCH that sends the mask back keeps the secret; one for a new URL must send a real one.
     rules = again.json()["spec"]["notifications"]
     assert admin.patch(f"/jobs/{job_id}", json={"notifications": rules}).status_code == 200

@@ -6,7 +6,6 @@ and quick; the stateful part follows the links schemathesis infers between opera
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conftest import POSTGRES_URL, require_postgres  # tests/conftest.py
+from conftest import fresh_postgres_schema  # tests/conftest.py
 from crmhub.api import create_app
 from crmhub.config import Settings
 from crmhub.core.errors import NotFoundError
@@ -98,20 +97,9 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     """The served hub's database: a SQLite file, and a fresh PostgreSQL schema (dropped after)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('schemathesis-db') / 'hub.db'}"
-        return
-    require_postgres()
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{name}"
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+    else:
+        with fresh_postgres_schema() as url:
+            yield url
 
 
 @pytest.fixture(scope="module")
