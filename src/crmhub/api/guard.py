@@ -10,6 +10,9 @@ as the run progress stream).
   own, larger one (:data:`UPLOAD_ROUTES`).
 - **No NUL characters**: a NUL (``%00`` in the path or query, ``\u0000`` in a JSON body) is refused
   with 422 before any route: PostgreSQL can store none, and no name, e-mail or filter needs one.
+- **Statement timeout**: every database statement a request runs is cancelled after
+  ``CRMHUB_QUERY_TIMEOUT_SECONDS`` (5 s): SQLite through a progress handler, PostgreSQL through
+  ``statement_timeout`` for the transaction.
 - **Headers**: ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` and CSP
   ``frame-ancestors 'none'`` (no framing, so no click-jacking), ``Referrer-Policy: no-referrer``, a
   Content-Security-Policy without inline script, and HSTS when the request came over TLS.
@@ -22,6 +25,8 @@ from typing import Any
 
 import orjson
 
+from crmhub.store.database import statement_timeout
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -29,6 +34,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_MAX_BODY = 1024 * 1024
+#: Seconds one database statement of an API request may run (``CRMHUB_QUERY_TIMEOUT_SECONDS``).
+DEFAULT_QUERY_TIMEOUT = 5.0
 #: path suffix → its own body limit (bytes): routes that take a whole file
 UPLOAD_ROUTES: dict[str, int] = {"/jobs/import": 4 * 1024 * 1024}
 
@@ -57,14 +64,21 @@ def _too_large(path: str, limit: int) -> bytes:
 
 
 class BodyLimit:
-    """Refuse request bodies over the limit with 413, before any route reads them."""
+    """Refuse request bodies over the limit with 413, before any route reads them; bound the time
+    each database statement of the request may take (``statement_timeout``)."""
 
     def __init__(
-        self, app: ASGIApp, *, max_bytes: int = DEFAULT_MAX_BODY, uploads: dict[str, int] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int = DEFAULT_MAX_BODY,
+        uploads: dict[str, int] | None = None,
+        query_timeout: float | None = DEFAULT_QUERY_TIMEOUT,
     ):
         self.app = app
         self.max_bytes = max_bytes
         self.uploads = UPLOAD_ROUTES if uploads is None else uploads
+        self.query_timeout = query_timeout
 
     def limit_for(self, path: str) -> int:
         for suffix, limit in self.uploads.items():
@@ -134,7 +148,11 @@ class BodyLimit:
                 started = True
             await send(message)
 
-        await self.app(scope, bounded_receive, watched_send)
+        token = statement_timeout.set(self.query_timeout)
+        try:
+            await self.app(scope, bounded_receive, watched_send)
+        finally:
+            statement_timeout.reset(token)
 
 
 def _has_nul_escape(data: bytes) -> bool:
