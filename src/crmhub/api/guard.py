@@ -21,6 +21,7 @@ as the run progress stream).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -47,20 +48,6 @@ DOCS_CSP = (
     "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-
-
-def _too_large(path: str, limit: int) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "about:blank",
-            "title": "Content Too Large",
-            "status": 413,
-            "detail": f"the request body is larger than this route's limit of {limit:,} bytes",
-            "instance": path,
-            "code": "body_too_large",
-            "hint": "send a smaller body (CRMHUB_MAX_BODY_BYTES sets the server's limit)",
-        }
-    )
 
 
 class BodyLimit:
@@ -109,7 +96,14 @@ class BodyLimit:
                     await _answer(
                         send,
                         413 if length > limit else 400,
-                        _too_large(path, limit) if length > limit else _bad_length(path),
+                        _too_large(path, limit)
+                        if length > limit
+                        else _problem(
+                            400,
+                            path,
+                            "the Content-Length header is not a number of bytes",
+                            "bad_content_length",
+                        ),
                     )
                     return
                 break
@@ -155,6 +149,41 @@ class BodyLimit:
             statement_timeout.reset(token)
 
 
+def _problem(status: int, path: str, detail: str, code: str, hint: str | None = None) -> bytes:
+    """A problem JSON body (as ``crmhub.api.problems`` makes them), for answers given before any route."""
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": path,
+        "code": code,
+    }
+    if hint:
+        body["hint"] = hint
+    return orjson.dumps(body)
+
+
+def _too_large(path: str, limit: int) -> bytes:
+    return _problem(
+        413,
+        path,
+        f"the request body is larger than this route's limit of {limit:,} bytes",
+        "body_too_large",
+        "send a smaller body (CRMHUB_MAX_BODY_BYTES sets the server's limit)",
+    )
+
+
+def _nul(path: str) -> bytes:
+    return _problem(
+        422,
+        path,
+        "the request holds a NUL character (\\u0000 or %00), which no name, e-mail or value may hold",
+        "nul_character",
+        "remove the NUL character and send the request again",
+    )
+
+
 def _has_nul_escape(data: bytes) -> bool:
     """Whether JSON text holds ``\u0000`` as an escape (not as ``\\u0000``, a backslash and text)."""
     at = data.find(b"\\u0000")
@@ -166,33 +195,6 @@ def _has_nul_escape(data: bytes) -> bool:
             return True
         at = data.find(b"\\u0000", at + 1)
     return False
-
-
-def _nul(path: str) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "about:blank",
-            "title": "Unprocessable Content",
-            "status": 422,
-            "detail": "the request holds a NUL character (\\u0000 or %00), which no name, e-mail or value may hold",
-            "instance": path,
-            "code": "nul_character",
-            "hint": "remove the NUL character and send the request again",
-        }
-    )
-
-
-def _bad_length(path: str) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "about:blank",
-            "title": "Bad Request",
-            "status": 400,
-            "detail": "the Content-Length header is not a number of bytes",
-            "instance": path,
-            "code": "bad_content_length",
-        }
-    )
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:
