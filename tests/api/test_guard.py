@@ -156,3 +156,30 @@ def test_given_a_forged_host_header_then_the_trigger_call_points_at_the_server_i
         call = issued.json()["call"]
         assert "evil.example" not in call["url"] + call["curl"]
         assert call["url"] == f"{api.url}/api/v1/jobs/{job.id}/trigger"
+
+
+def test_given_a_huge_or_filter_then_400_and_a_slow_one_is_stopped(hub: HubService) -> None:
+    hub.upsert("account", [{"account_id": f"A-{i}", "name": f"Name {i}"} for i in range(3000)])
+    with serve_in_thread(create_app(hub, executor=_NoExecutor(), query_timeout=0.0005)) as served:
+        from .conftest import seed_users
+
+        token = seed_users(hub)["viewer"]
+        with httpx.Client(
+            base_url=f"{served}/api/v1", headers={"Authorization": f"Bearer {token}"}
+        ) as viewer:
+            huge = viewer.get(
+                "/hub/object-types/account/records",
+                params={"filter": " OR ".join(f'name = "n{i}"' for i in range(120))},
+            )
+            assert huge.status_code == 400, huge.text
+            assert "at most 300" in huge.json()["detail"]
+            slow = viewer.get(
+                "/hub/object-types/account/records",
+                params={"filter": " OR ".join(f'name = "n{i}"' for i in range(90)), "limit": 100},
+            )
+            if hub.db.dialect == "sqlite":  # 3,000 records × 90 terms: far past half a millisecond
+                assert slow.status_code == 422, slow.text
+                assert slow.json()["code"] == "query_too_slow"
+            else:
+                assert slow.status_code in (200, 422), slow.text
+            assert viewer.get("/jobs").status_code == 200

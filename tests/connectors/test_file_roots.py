@@ -124,3 +124,39 @@ def test_given_a_root_removed_from_the_setting_when_a_stored_connection_opens_th
 def test_a_connector_made_without_roots_is_not_confined(folders: Folders) -> None:
     """Code that chose the path itself (tests, scripts) may construct the connector directly."""
     assert _read_ids(CsvConnector(CsvSettings(path=str(folders.outside))), "secret") == ["S1"]
+
+
+def test_given_an_empty_or_relative_path_then_empty_is_refused_and_relative_is_inside_the_first_root(
+    connections: ConnectionService, folders: Folders
+) -> None:
+    import os
+
+    with pytest.raises(PathNotAllowedError, match="path is empty") as refused:
+        connections.add("files", "csv", {"path": ""}, {})
+    assert os.getcwd() not in str(refused.value)
+    connections.add("relative", "csv", {"path": "accounts.csv"}, {})
+    connector = connections.open("relative")
+    try:
+        assert _read_ids(connector, "accounts") == ["A1"]  # the file in the allowed folder
+    finally:
+        connector.close()
+    with pytest.raises(PathNotAllowedError) as escaped:
+        connections.add("up", "csv", {"path": "../outside/secret.csv"}, {})
+    assert os.getcwd() not in str(escaped.value)
+
+
+def test_given_a_ca_bundle_path_outside_the_roots_then_the_connection_is_refused(
+    connections: ConnectionService, folders: Folders
+) -> None:
+    settings = {"login_url": "https://login.salesforce.com", "username": "u@example.com"}
+    credentials = {"client_id": "c", "client_secret": "s", "password": "p" * 10}
+    with pytest.raises(PathNotAllowedError, match="verify_tls CA bundle"):
+        connections.add(
+            "sf", "salesforce", {**settings, "verify_tls": "/etc/ssl/certs/ca-certificates.crt"}, credentials
+        )
+    (folders.allowed / "ca.pem").write_text("not a real bundle", encoding="utf-8")
+    connections.add(
+        "sf", "salesforce", {**settings, "verify_tls": str(folders.allowed / "ca.pem")}, credentials
+    )
+    connections.add("sf2", "salesforce", {**settings, "verify_tls": True}, credentials)
+    assert [c.name for c in connections.list()] == ["sf", "sf2"]

@@ -15,7 +15,7 @@ from starlette.routing import compile_path
 from crmhub import __version__
 from crmhub.api import problems
 from crmhub.api.deps import ApiContext, Require, TriggerAuth
-from crmhub.api.guard import DEFAULT_MAX_BODY, BodyLimit, SecurityHeaders
+from crmhub.api.guard import DEFAULT_MAX_BODY, DEFAULT_QUERY_TIMEOUT, BodyLimit, SecurityHeaders
 from crmhub.api.routers import auth, connections, jobs, runs, tokens, trigger, users
 from crmhub.api.routers import hub as hub_router
 from crmhub.core.clock import Clock, utcnow
@@ -132,6 +132,7 @@ def create_app(
     clock: Clock = utcnow,
     docs: bool = True,
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    query_timeout: float | None = DEFAULT_QUERY_TIMEOUT,
 ) -> FastAPI:
     """The API over ``hub``; runs go to ``executor`` (default: an in-process pool that notifies).
 
@@ -197,5 +198,5 @@ def create_app(
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     # Outermost last: the body limit refuses before anything else runs (and adds the headers itself).
     app.add_middleware(SecurityHeaders, docs_paths=(f"{PREFIX}/docs",) if docs else ())
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, query_timeout=query_timeout)
     return app

@@ -10,6 +10,9 @@ as the run progress stream).
   own, larger one (:data:`UPLOAD_ROUTES`).
 - **No NUL characters**: a NUL (``%00`` in the path or query, ``\u0000`` in a JSON body) is refused
   with 422 before any route: PostgreSQL can store none, and no name, e-mail or filter needs one.
+- **Statement timeout**: every database statement a request runs is cancelled after
+  ``CRMHUB_QUERY_TIMEOUT_SECONDS`` (5 s): SQLite through a progress handler, PostgreSQL through
+  ``statement_timeout`` for the transaction.
 - **Headers**: ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` and CSP
   ``frame-ancestors 'none'`` (no framing, so no click-jacking), ``Referrer-Policy: no-referrer``, a
   Content-Security-Policy without inline script, and HSTS when the request came over TLS.
@@ -18,9 +21,12 @@ as the run progress stream).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
+from http import HTTPStatus
 from typing import Any
 
 import orjson
+
+from crmhub.store.database import statement_timeout
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -29,6 +35,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_MAX_BODY = 1024 * 1024
+#: Seconds one database statement of an API request may run (``CRMHUB_QUERY_TIMEOUT_SECONDS``).
+DEFAULT_QUERY_TIMEOUT = 5.0
 #: path suffix → its own body limit (bytes): routes that take a whole file
 UPLOAD_ROUTES: dict[str, int] = {"/jobs/import": 4 * 1024 * 1024}
 
@@ -42,29 +50,22 @@ DOCS_CSP = (
 )
 
 
-def _too_large(path: str, limit: int) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "about:blank",
-            "title": "Content Too Large",
-            "status": 413,
-            "detail": f"the request body is larger than this route's limit of {limit:,} bytes",
-            "instance": path,
-            "code": "body_too_large",
-            "hint": "send a smaller body (CRMHUB_MAX_BODY_BYTES sets the server's limit)",
-        }
-    )
-
-
 class BodyLimit:
-    """Refuse request bodies over the limit with 413, before any route reads them."""
+    """Refuse request bodies over the limit with 413, before any route reads them; bound the time
+    each database statement of the request may take (``statement_timeout``)."""
 
     def __init__(
-        self, app: ASGIApp, *, max_bytes: int = DEFAULT_MAX_BODY, uploads: dict[str, int] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int = DEFAULT_MAX_BODY,
+        uploads: dict[str, int] | None = None,
+        query_timeout: float | None = DEFAULT_QUERY_TIMEOUT,
     ):
         self.app = app
         self.max_bytes = max_bytes
         self.uploads = UPLOAD_ROUTES if uploads is None else uploads
+        self.query_timeout = query_timeout
 
     def limit_for(self, path: str) -> int:
         for suffix, limit in self.uploads.items():
@@ -95,7 +96,14 @@ class BodyLimit:
                     await _answer(
                         send,
                         413 if length > limit else 400,
-                        _too_large(path, limit) if length > limit else _bad_length(path),
+                        _too_large(path, limit)
+                        if length > limit
+                        else _problem(
+                            400,
+                            path,
+                            "the Content-Length header is not a number of bytes",
+                            "bad_content_length",
+                        ),
                     )
                     return
                 break
@@ -134,7 +142,46 @@ class BodyLimit:
                 started = True
             await send(message)
 
-        await self.app(scope, bounded_receive, watched_send)
+        token = statement_timeout.set(self.query_timeout)
+        try:
+            await self.app(scope, bounded_receive, watched_send)
+        finally:
+            statement_timeout.reset(token)
+
+
+def _problem(status: int, path: str, detail: str, code: str, hint: str | None = None) -> bytes:
+    """A problem JSON body (as ``crmhub.api.problems`` makes them), for answers given before any route."""
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": path,
+        "code": code,
+    }
+    if hint:
+        body["hint"] = hint
+    return orjson.dumps(body)
+
+
+def _too_large(path: str, limit: int) -> bytes:
+    return _problem(
+        413,
+        path,
+        f"the request body is larger than this route's limit of {limit:,} bytes",
+        "body_too_large",
+        "send a smaller body (CRMHUB_MAX_BODY_BYTES sets the server's limit)",
+    )
+
+
+def _nul(path: str) -> bytes:
+    return _problem(
+        422,
+        path,
+        "the request holds a NUL character (\\u0000 or %00), which no name, e-mail or value may hold",
+        "nul_character",
+        "remove the NUL character and send the request again",
+    )
 
 
 def _has_nul_escape(data: bytes) -> bool:
@@ -148,33 +195,6 @@ def _has_nul_escape(data: bytes) -> bool:
             return True
         at = data.find(b"\\u0000", at + 1)
     return False
-
-
-def _nul(path: str) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "about:blank",
-            "title": "Unprocessable Content",
-            "status": 422,
-            "detail": "the request holds a NUL character (\\u0000 or %00), which no name, e-mail or value may hold",
-            "instance": path,
-            "code": "nul_character",
-            "hint": "remove the NUL character and send the request again",
-        }
-    )
-
-
-def _bad_length(path: str) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "about:blank",
-            "title": "Bad Request",
-            "status": 400,
-            "detail": "the Content-Length header is not a number of bytes",
-            "instance": path,
-            "code": "bad_content_length",
-        }
-    )
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:

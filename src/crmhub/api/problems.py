@@ -36,6 +36,7 @@ from crmhub.core.errors import (
 )
 from crmhub.expr.errors import ExpressionTypeError
 from crmhub.services.users import AuthenticationError, PermissionDeniedError, TooManyAttemptsError
+from crmhub.store.database import QueryTooSlowError
 from crmhub.sync.runner import RunInProgressError
 
 log = logging.getLogger("crmhub.api")
@@ -101,6 +102,7 @@ ERROR_TABLE: list[tuple[type[CrmHubError], int, str]] = [
     (RunInProgressError, 409, "run_in_progress"),
     (NotFoundError, 404, "not_found"),
     (JobInvalidError, 422, "job_invalid"),
+    (QueryTooSlowError, 422, "query_too_slow"),
     (ExpressionError, 400, "bad_expression"),
     (ConnectorError, 422, "crm_refused"),
     (ValidationError, 422, "invalid"),

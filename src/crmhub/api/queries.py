@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from crmhub.core.clock import utcnow
+from crmhub.core.errors import ExpressionError
 from crmhub.services.hub import SYSTEM_ACTOR, HubService
 from crmhub.services.jobs import JobService, RunSubmitter
 from crmhub.store import audit, views
@@ -168,6 +169,10 @@ def run_progress(db: Database, run_id: str) -> dict[str, Any] | None:
 # Hub ----------------------------------------------------------------------------------------------
 
 
+#: The largest records filter the API takes, in expression nodes (values, names, operators).
+MAX_FILTER_NODES = 300
+
+
 def records_page(
     hub: HubService,
     object_type: str,
@@ -177,7 +182,21 @@ def records_page(
     limit: int,
     include_deleted: bool = False,
 ) -> list[Record]:
-    """Records of one type in hub id order, filtered by an expression over their attributes."""
+    """Records of one type in hub id order, filtered by an expression over their attributes.
+
+    A filter is at most :data:`MAX_FILTER_NODES` nodes (a 280-term OR took 7–37 s on SQLite over
+    20,000 records); every statement is bounded in time by the request's statement timeout too.
+    """
+    if filter:
+        from crmhub.expr import parse
+        from crmhub.expr.ast import walk
+
+        size = sum(1 for _ in walk(parse(filter)))
+        if size > MAX_FILTER_NODES:
+            raise ExpressionError(
+                f"the filter has {size} parts; a records filter has at most {MAX_FILTER_NODES}",
+                hint="use IN (…) for many values of one attribute, or narrow the filter",
+            )
     with hub.db.read() as session:
         schema = schema_repo.load_schema(session, object_type)
         return views.records_page(

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from crmhub.api.app import create_app
-from crmhub.api.guard import DEFAULT_MAX_BODY
+from crmhub.api.guard import DEFAULT_MAX_BODY, DEFAULT_QUERY_TIMEOUT
 from crmhub.execute import InProcessExecutor
 from crmhub.execute.settings import ExecutionSettings
 from crmhub.schedule import Scheduler
@@ -44,4 +44,5 @@ def app_from_environment() -> FastAPI:
         api_threads=int(os.environ.get("CRMHUB_API_THREADS", "4")),
         docs=os.environ.get("CRMHUB_API_DOCS", "on").strip().lower() not in {"off", "0", "false", "no"},
         max_body_bytes=int(os.environ.get("CRMHUB_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY))),
+        query_timeout=float(os.environ.get("CRMHUB_QUERY_TIMEOUT_SECONDS", str(DEFAULT_QUERY_TIMEOUT))),
     )

@@ -21,9 +21,21 @@ class PathNotAllowedError(ConfigError):
 
 
 def confine(path: str | Path, roots: Sequence[Path], *, what: str = "the path") -> Path:
-    """``path`` made absolute with symlinks resolved; PathNotAllowedError unless inside one of ``roots``."""
-    resolved = Path(path).expanduser().resolve()
+    """``path`` made absolute with symlinks resolved; PathNotAllowedError unless inside one of ``roots``.
+
+    A relative path is taken relative to the first root (never to the server's working folder,
+    which an answer would otherwise reveal); an empty one is refused.
+    """
     allowed = [Path(root).expanduser().resolve() for root in roots]
+    if not str(path).strip():
+        raise PathNotAllowedError(
+            f"{what} is empty",
+            hint="name a file or folder inside " + (", ".join(map(str, allowed)) or "a file root"),
+        )
+    given = Path(path).expanduser()
+    if not given.is_absolute() and allowed:
+        given = allowed[0] / given
+    resolved = given.resolve()
     if any(resolved.is_relative_to(root) for root in allowed):
         return resolved
     shown = ", ".join(str(root) for root in allowed) or "(none)"

@@ -66,13 +66,22 @@ class ConnectionService:
     def vault(self) -> Vault:
         return Vault(self.hub.settings.fernet_key())
 
-    def _check_paths(self, spec: registry.ConnectorSpec, settings: BaseModel) -> None:
+    def _check_paths(self, spec: registry.ConnectorSpec, settings: BaseModel) -> BaseModel:
         """PathNotAllowedError when a file setting resolves outside ``CRMHUB_FILE_ROOTS``."""
         roots = self.hub.settings.resolved_file_roots
         for name in spec.path_settings:
             value = getattr(settings, name, None)
-            if value:
-                confine(value, roots, what=f"the {spec.label} connection's {name}")
+            if value is not None:  # an empty path is refused too (it would name the working folder)
+                # Stored absolute: a relative path means "inside the first file root", for the
+                # connector too (which would otherwise read it relative to its working folder).
+                absolute = confine(value, roots, what=f"the {spec.label} connection's {name}")
+                settings = settings.model_copy(update={name: str(absolute)})
+        # A CA bundle named by path is a server file like any other: inside the file roots.
+        bundle = getattr(settings, "verify_tls", None)
+        if isinstance(bundle, str):
+            absolute = confine(bundle, roots, what=f"the {spec.label} connection's verify_tls CA bundle")
+            settings = settings.model_copy(update={"verify_tls": str(absolute)})
+        return settings
 
     def _check_endpoints(self, spec: registry.ConnectorSpec, settings: BaseModel | Mapping[str, Any]) -> None:
         """EndpointNotAllowedError when a URL setting names a host credentials may not go to."""
@@ -110,7 +119,7 @@ class ConnectionService:
     ) -> ConnectionView:
         spec = registry.get(kind)
         parsed_settings, _ = spec.validate(settings, credentials)
-        self._check_paths(spec, parsed_settings)
+        parsed_settings = self._check_paths(spec, parsed_settings)
         self._check_endpoints(spec, parsed_settings)
         clean_credentials = {k: v for k, v in credentials.items() if v not in (None, "")}
         vault = self.vault()
@@ -165,7 +174,7 @@ class ConnectionService:
                     new_credentials[key] = value
             spec = registry.get(connection.kind)
             parsed, _ = spec.validate(new_settings, new_credentials)
-            self._check_paths(spec, parsed)
+            parsed = self._check_paths(spec, parsed)
             self._check_endpoints(spec, parsed)
             old_settings = dict(connection.settings)
             connection.settings = parsed.model_dump(mode="json", exclude_none=True)

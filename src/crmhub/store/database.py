@@ -7,16 +7,19 @@ Use :meth:`Database.begin` for anything that writes and :meth:`Database.read` fo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crmhub.core.errors import ConfigError
+from crmhub.core.errors import ConfigError, ValidationError
 from crmhub.store.expr_sql import register_sqlite_functions
 
 SQLITE_BUSY_TIMEOUT_S = 60.0
@@ -73,6 +76,49 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+#: How long one statement may run in the current context (seconds; None: no limit). The API sets it
+#: for each request it serves (``crmhub.api.guard``), so a hostile filter cannot hold a connection
+#: and a core; runs and the CLI leave it unset.
+statement_timeout: ContextVar[float | None] = ContextVar("crmhub_statement_timeout", default=None)
+
+
+class QueryTooSlowError(ValidationError):
+    """A statement ran past the request's statement timeout and was cancelled (HTTP 422)."""
+
+
+@contextmanager
+def _bounded(session: Session) -> Iterator[None]:
+    """Cancel statements of ``session`` that run past :data:`statement_timeout`."""
+    limit = statement_timeout.get()
+    if limit is None:
+        yield
+        return
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    raw: Any = None
+    if sqlite:
+        raw = session.connection().connection.driver_connection
+        deadline = time.monotonic() + limit
+        # Called every 10,000 virtual-machine steps; a true answer interrupts the statement.
+        raw.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+    else:
+        session.execute(
+            text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(int(limit * 1000))}
+        )
+    try:
+        yield
+    except OperationalError as exc:
+        text_ = str(exc.orig)
+        if "interrupted" in text_ or "statement timeout" in text_ or "canceling statement" in text_:
+            raise QueryTooSlowError(
+                f"the query ran longer than {limit:g} s and was stopped",
+                hint="narrow the filter (fewer terms, an equality on an indexed attribute), or page with a smaller limit",
+            ) from None
+        raise
+    finally:
+        if raw is not None:
+            raw.set_progress_handler(None, 0)
+
+
 class Database:
     """The hub store: an engine plus the two kinds of transaction."""
 
@@ -87,7 +133,7 @@ class Database:
     @contextmanager
     def begin(self) -> Iterator[Session]:
         """A write transaction: committed when the block ends, rolled back on an exception."""
-        with self._write() as session, session.begin():
+        with self._write() as session, session.begin(), _bounded(session):
             yield session
 
     def write_session(self) -> Session:
@@ -101,7 +147,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only transaction (rolled back at the end)."""
-        with self._read() as session:
+        with self._read() as session, _bounded(session):
             yield session
 
     def dispose(self) -> None:
