@@ -508,3 +508,26 @@ def test_given_a_draft_whose_cause_is_gone_when_run_then_it_is_validated_again_a
     _, outcome = jobs.run("accounts-in")
     assert (outcome.status, outcome.counts.created) == ("succeeded", 2), outcome.message
     assert jobs.get("accounts-in")[0].problems == []
+
+
+def test_given_a_job_stored_under_an_older_name_rule_then_it_loads_runs_and_only_a_rename_is_checked(
+    jobs: JobService, files: Path
+) -> None:
+    from crmhub.core.errors import ConfigError
+    from crmhub.store.models import Job
+
+    from .conftest import inbound_spec, write_csv
+
+    write_csv(files / "accounts.csv", "id,name,employees,founded,country", ["A1,Acme,10,01.02.2003,de"])
+    jobs.create(inbound_spec())
+    with jobs.hub.db.begin() as session:  # as a hub made before job names were checked holds it
+        job = session.query(Job).one()
+        job.name, job.spec = "Accounts In", {**job.spec, "name": "Accounts In"}
+    _, spec = jobs.get("Accounts In")
+    _, outcome = jobs.run("Accounts In")
+    assert outcome.counts.created == 1
+    jobs.update("Accounts In", spec.model_copy(update={"description": "kept its name"}))
+    with pytest.raises(ConfigError, match="lower-case letters"):
+        jobs.update("Accounts In", spec.model_copy(update={"name": "Still Bad"}))
+    with pytest.raises(ConfigError, match="try 'eu-accounts'"):
+        jobs.create(spec.model_copy(update={"name": "EU Accounts"}))

@@ -37,7 +37,7 @@ from crmhub.store.schema import RESERVED_NAMES, AttributeSpec, validate_name
 from crmhub.sync.common import Progress, RunOutcome
 from crmhub.sync.outbound import OutboundPlan, OutboundPreviewRow, _remote_type, preview_outbound
 from crmhub.sync.runner import cancel_run, execute_run, refuse_draft, start_run
-from crmhub.sync.spec import JobSpec
+from crmhub.sync.spec import JobSpec, check_job_name
 
 
 class RunSubmitter(Protocol):
@@ -124,6 +124,7 @@ class JobService:
         (JobInvalidError lists the problems). ``sync_now`` starts a run right after saving: handed to
         ``executor`` when given, else run here.
         """
+        check_job_name(spec.name)
         problems = errors_of(self.validate(spec))
         if problems and (enabled or sync_now):
             raise _invalid(spec.name, problems, "is not saved", "fix it, or save it without enabling it")
@@ -173,6 +174,8 @@ class JobService:
         problems = errors_of(self.validate(spec))
         with self.db.begin() as session:
             job = job_repo.get_job(session, name)
+            if spec.name != job.name:  # a rename: the new name follows today's rule
+                check_job_name(spec.name)
             if problems and (sync_now or (enabled if enabled is not None else job.enabled)):
                 state = "is enabled" if job.enabled and enabled is None else "is to be enabled"
                 if sync_now and not (enabled if enabled is not None else job.enabled):

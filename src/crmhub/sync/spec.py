@@ -36,8 +36,24 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-#: What a job's name may be (as a connection's).
+#: What a new job's name may be (as a connection's).
 JOB_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
+
+def check_job_name(name: str) -> None:
+    """ConfigError unless ``name`` is lower-case letters, digits, ``-`` and ``_``, starting with a
+    letter, at most 63 characters — like a connection's: never a job id (all digits), never hiding
+    characters (NUL, right-to-left overrides), and a safe file name for exports. Checked when a job
+    is created or renamed, so jobs stored under older names keep loading and running."""
+    if not JOB_NAME_RE.match(name):
+        suggestion = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_") or "a-job"
+        if not suggestion[0].isalpha():
+            suggestion = f"job-{suggestion}"
+        raise ConfigError(
+            f"job name {name[:80]!r} must be lower-case letters, digits, '-' and '_', start with a "
+            "letter and be at most 63 characters",
+            hint=f"try {suggestion[:63]!r}",
+        )
 
 Direction = Literal["inbound", "outbound"]
 DeletePolicy = Literal["keep", "unlink", "soft_delete"]
@@ -174,21 +190,9 @@ class JobSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        """Like connection names: lower-case letters, digits, ``-`` and ``_``, starting with a letter,
-        at most 63 characters — so a name is never a job id (all digits), never hides characters
-        (NUL, right-to-left overrides) and fits every path, file name and column it goes into."""
-        name = value.strip()
-        if not name:
+        if not value.strip():
             raise ValueError("a job needs a name")
-        if not JOB_NAME_RE.match(name):
-            suggestion = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_") or "a-job"
-            if not suggestion[0].isalpha():
-                suggestion = f"job-{suggestion}"
-            raise ValueError(
-                f"job name {name[:80]!r} must be lower-case letters, digits, '-' and '_', start with a "
-                f"letter and be at most 63 characters (try {suggestion[:63]!r})"
-            )
-        return name
+        return value.strip()
 
     def to_yaml(self) -> str:
         data = self.model_dump(mode="json", exclude_none=True)
