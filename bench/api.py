@@ -50,7 +50,7 @@ def seed(home: Path) -> tuple[str, str]:
     hub = HubService(Database(settings.resolved_database_url), settings=settings)
     hub.init()
     files = home / "files"
-    files.mkdir()
+    files.mkdir(exist_ok=True)  # crmhub init makes it (the default file root)
     (files / "accounts.csv").write_text(
         "id,name,employees\n" + "".join(f"A{i},Company {i},{i}\n" for i in range(500)), encoding="utf-8"
     )
