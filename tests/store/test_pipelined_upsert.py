@@ -154,7 +154,10 @@ def test_given_a_pipelined_upsert_when_another_writer_waits_then_it_gets_its_tur
                     assert time.monotonic() < deadline, "the other writer never waited for the lock"
                     time.sleep(0.01)
             if i == 39:
-                seen["other_done_before_the_end"] = other_done.is_set()
+                # Still inside the upsert (it holds the lock again): the other writer can only be
+                # done if it had a turn in between. Waiting a little absorbs a slow thread switch
+                # on a loaded machine; without turns it never finishes before the upsert ends.
+                seen["other_done_before_the_end"] = other_done.wait(timeout=10)
             yield {"account_id": f"A-{i:02d}"}
 
     result = pg_hub.upsert("account", rows(), batch_size=2)
