@@ -55,12 +55,7 @@ def one_database(url: str, emulator_url: str, records: int) -> dict[str, object]
         "sf",
         "salesforce",
         {"login_url": emulator_url, "username": sf.DEFAULT_USERNAME},
-        {
-            "client_id": sf.DEFAULT_CLIENT_ID,
-            "client_secret": sf.DEFAULT_CLIENT_SECRET,
-            "password": sf.DEFAULT_PASSWORD,
-            "security_token": sf.DEFAULT_SECURITY_TOKEN,
-        },
+        sf.default_credentials(),
     )
     draft = JobSpec.model_validate(
         {

@@ -15,12 +15,7 @@ from crmhub.services.hub import HubService
 
 from .conftest import running_api
 
-CREDENTIALS = {
-    "client_id": sf.DEFAULT_CLIENT_ID,
-    "client_secret": sf.DEFAULT_CLIENT_SECRET,
-    "password": sf.DEFAULT_PASSWORD,
-    "security_token": sf.DEFAULT_SECURITY_TOKEN,
-}
+CREDENTIALS = sf.default_credentials()
 
 
 class _Thief(BaseHTTPRequestHandler):

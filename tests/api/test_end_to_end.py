@@ -78,12 +78,7 @@ def test_build_schedule_watch_download_and_trigger_a_job(scheduled_api: Api, emu
             "name": "sf",
             "kind": "salesforce",
             "settings": {"login_url": emulator_url, "username": sf.DEFAULT_USERNAME},
-            "credentials": {
-                "client_id": sf.DEFAULT_CLIENT_ID,
-                "client_secret": sf.DEFAULT_CLIENT_SECRET,
-                "password": sf.DEFAULT_PASSWORD,
-                "security_token": sf.DEFAULT_SECURITY_TOKEN,
-            },
+            "credentials": sf.default_credentials(),
         },
     )
     assert created.status_code == 201, created.text

@@ -40,12 +40,7 @@ def add_sf_connection(jobs: JobService, base_url: str, name: str = "sf") -> None
         name,
         "salesforce",
         {"login_url": base_url, "username": sf.DEFAULT_USERNAME, "page_size": 200},
-        {
-            "client_id": sf.DEFAULT_CLIENT_ID,
-            "client_secret": sf.DEFAULT_CLIENT_SECRET,
-            "password": sf.DEFAULT_PASSWORD,
-            "security_token": sf.DEFAULT_SECURITY_TOKEN,
-        },
+        sf.default_credentials(),
     )
 
 

@@ -79,12 +79,7 @@ def sf_accounts_job(hub: HubService, base_url: str) -> JobService:
         "sf",
         "salesforce",
         {"login_url": base_url, "username": sf.DEFAULT_USERNAME, "page_size": 200},
-        {
-            "client_id": sf.DEFAULT_CLIENT_ID,
-            "client_secret": sf.DEFAULT_CLIENT_SECRET,
-            "password": sf.DEFAULT_PASSWORD,
-            "security_token": sf.DEFAULT_SECURITY_TOKEN,
-        },
+        sf.default_credentials(),
     )
     jobs.create(
         JobSpec.model_validate(

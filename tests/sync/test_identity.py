@@ -22,12 +22,7 @@ from crmhub.store import runs as run_repo
 from crmhub.store.links import links_of_record
 from crmhub.sync.spec import JobSpec
 
-SF_CREDENTIALS = {
-    "client_id": sf.DEFAULT_CLIENT_ID,
-    "client_secret": sf.DEFAULT_CLIENT_SECRET,
-    "password": sf.DEFAULT_PASSWORD,
-    "security_token": sf.DEFAULT_SECURITY_TOKEN,
-}
+SF_CREDENTIALS = sf.default_credentials()
 SF_ACCOUNTS = {
     "direction": "inbound",
     "remote_object": "Account",

@@ -61,12 +61,7 @@ def test_given_failures_before_a_kill_when_the_outbound_run_resumes_then_the_nex
             "sf",
             "salesforce",
             {"login_url": url, "username": sf.DEFAULT_USERNAME},
-            {
-                "client_id": sf.DEFAULT_CLIENT_ID,
-                "client_secret": sf.DEFAULT_CLIENT_SECRET,
-                "password": sf.DEFAULT_PASSWORD,
-                "security_token": sf.DEFAULT_SECURITY_TOKEN,
-            },
+            sf.default_credentials(),
         )
         hub.upsert(
             "contact",

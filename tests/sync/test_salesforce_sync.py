@@ -32,12 +32,7 @@ def sf_jobs(jobs: JobService, emulator: sf.SalesforceEmulator) -> Iterator[JobSe
             "sf",
             "salesforce",
             {"login_url": url, "username": sf.DEFAULT_USERNAME},
-            {
-                "client_id": sf.DEFAULT_CLIENT_ID,
-                "client_secret": sf.DEFAULT_CLIENT_SECRET,
-                "password": sf.DEFAULT_PASSWORD,
-                "security_token": sf.DEFAULT_SECURITY_TOKEN,
-            },
+            sf.default_credentials(),
         )
         yield jobs
 
@@ -65,12 +60,7 @@ def test_given_5000_records_sharing_one_modstamp_when_synced_incrementally_then_
             "sf",
             "salesforce",
             {"login_url": url, "username": sf.DEFAULT_USERNAME},
-            {
-                "client_id": sf.DEFAULT_CLIENT_ID,
-                "client_secret": sf.DEFAULT_CLIENT_SECRET,
-                "password": sf.DEFAULT_PASSWORD,
-                "security_token": sf.DEFAULT_SECURITY_TOKEN,
-            },
+            sf.default_credentials(),
         )
         jobs.create(accounts_job())
         _, first = jobs.run("sf-accounts")

@@ -21,12 +21,7 @@ def _connect(jobs: JobService, kind: str, url: str) -> tuple[str, str]:
             "crm",
             "salesforce",
             {"login_url": url, "username": sf.DEFAULT_USERNAME},
-            {
-                "client_id": sf.DEFAULT_CLIENT_ID,
-                "client_secret": sf.DEFAULT_CLIENT_SECRET,
-                "password": sf.DEFAULT_PASSWORD,
-                "security_token": sf.DEFAULT_SECURITY_TOKEN,
-            },
+            sf.default_credentials(),
         )
         return "Account", "Id"
     jobs.connections.add(

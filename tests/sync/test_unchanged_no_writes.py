@@ -140,12 +140,7 @@ def _salesforce(jobs: JobService, tmp_path: Path) -> Iterator[Source]:
             "sf",
             "salesforce",
             {"login_url": url, "username": sf.DEFAULT_USERNAME},
-            {
-                "client_id": sf.DEFAULT_CLIENT_ID,
-                "client_secret": sf.DEFAULT_CLIENT_SECRET,
-                "password": sf.DEFAULT_PASSWORD,
-                "security_token": sf.DEFAULT_SECURITY_TOKEN,
-            },
+            sf.default_credentials(),
         )
         jobs.create(
             JobSpec.model_validate(

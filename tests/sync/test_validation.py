@@ -395,12 +395,7 @@ def salesforce_jobs(jobs: JobService) -> Iterator[JobService]:
             "sf",
             "salesforce",
             {"login_url": url, "username": sf.DEFAULT_USERNAME},
-            {
-                "client_id": sf.DEFAULT_CLIENT_ID,
-                "client_secret": sf.DEFAULT_CLIENT_SECRET,
-                "password": sf.DEFAULT_PASSWORD,
-                "security_token": sf.DEFAULT_SECURITY_TOKEN,
-            },
+            sf.default_credentials(),
         )
         yield jobs
 

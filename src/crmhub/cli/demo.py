@@ -96,12 +96,7 @@ def demo(
                 "salesforce",
                 "salesforce",
                 {"login_url": url, "username": sf.DEFAULT_USERNAME},
-                {
-                    "client_id": sf.DEFAULT_CLIENT_ID,
-                    "client_secret": sf.DEFAULT_CLIENT_SECRET,
-                    "password": sf.DEFAULT_PASSWORD,
-                    "security_token": sf.DEFAULT_SECURITY_TOKEN,
-                },
+                sf.default_credentials(),
             )
             console.print(f"connection: {jobs.connections.test('salesforce').message}")
 

@@ -8,6 +8,7 @@ from crmhub.emulators.salesforce.emulator import (
     DEFAULT_USERNAME,
     DEFAULT_VERSION,
     SalesforceEmulator,
+    default_credentials,
 )
 from crmhub.emulators.salesforce.soql import SoqlError, compile_query, parse
 
@@ -21,5 +22,6 @@ __all__ = [
     "SalesforceEmulator",
     "SoqlError",
     "compile_query",
+    "default_credentials",
     "parse",
 ]

@@ -58,6 +58,18 @@ DEFAULT_VERSION = "62.0"
 DEFAULT_USERNAME = "admin@example.com"
 DEFAULT_PASSWORD = "emulator-password"
 DEFAULT_SECURITY_TOKEN = "EMULATORTOKEN"
+
+
+def default_credentials() -> dict[str, str]:
+    """The credentials a connection to a default-seeded emulator takes (a fresh dict each time)."""
+    return {
+        "client_id": DEFAULT_CLIENT_ID,
+        "client_secret": DEFAULT_CLIENT_SECRET,
+        "password": DEFAULT_PASSWORD,
+        "security_token": DEFAULT_SECURITY_TOKEN,
+    }
+
+
 DEFAULT_CLIENT_ID = "crmhub-emulator-client-id"
 DEFAULT_CLIENT_SECRET = "crmhub-emulator-client-secret"
 
