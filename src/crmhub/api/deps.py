@@ -22,6 +22,7 @@ import anyio.to_thread
 from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
+from starlette.concurrency import run_in_threadpool
 
 from crmhub.api.schemas import check_ref
 from crmhub.services.connections import ConnectionService
@@ -96,18 +97,29 @@ _trigger_bearer = HTTPBearer(
 
 
 def authenticate(
-    request: Request, bearer: HTTPAuthorizationCredentials | None, cookie: str | None
-) -> Principal:
+    request: Request,
+    bearer: HTTPAuthorizationCredentials | None,
+    cookie: str | None,
+    *,
+    cached_only: bool = False,
+) -> Principal | None:
+    """The caller's principal; with ``cached_only``, None unless it is known without a query."""
     ctx = _ctx(request)
     if bearer is not None:
+        if cached_only:
+            return ctx.tokens.cached_principal(bearer.credentials, kind="personal")
         return ctx.tokens.authenticate(bearer.credentials, kind="personal")
     if request.headers.get("authorization"):
         raise AuthenticationError(
             "the Authorization header is not a bearer token", hint="send `Authorization: Bearer crmhub_…`"
         )
     if cookie:
-        principal = ctx.tokens.authenticate(cookie, kind="session")
-        if request.method not in SAFE_METHODS:
+        principal = (
+            ctx.tokens.cached_principal(cookie, kind="session")
+            if cached_only
+            else ctx.tokens.authenticate(cookie, kind="session")
+        )
+        if principal is not None and request.method not in SAFE_METHODS:
             sent = request.headers.get(CSRF_HEADER, "")
             if not hmac.compare_digest(sent.encode(), csrf_token_for(cookie).encode()):
                 raise PermissionDeniedError(
@@ -128,13 +140,19 @@ class Require:
     def __init__(self, permission: Permission | None) -> None:
         self.permission = permission
 
-    def __call__(
+    async def __call__(
         self,
         request: Request,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         cookie: Annotated[str | None, Depends(_cookie)],
     ) -> Principal:
-        principal = authenticate(request, bearer, cookie)
+        # A token checked a moment ago is answered here, on the event loop; any other goes to a
+        # worker thread for its query (see crmhub.services.principals).
+        principal = authenticate(request, bearer, cookie, cached_only=True)
+        if principal is None:
+            checked = await run_in_threadpool(authenticate, request, bearer, cookie)
+            assert checked is not None
+            principal = checked
         if self.permission is not None:
             principal.require(self.permission.value)
         request.state.principal = principal

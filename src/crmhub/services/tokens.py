@@ -28,7 +28,9 @@ from sqlalchemy.orm import Session
 
 from crmhub.core.clock import Clock, ensure_utc, utcnow
 from crmhub.core.errors import NotFoundError, ValidationError
+from crmhub.services import principals
 from crmhub.services.hub import SYSTEM_ACTOR, HubService
+from crmhub.services.principals import PRINCIPAL_TTL, forget_principals
 from crmhub.services.users import AuthenticationError, Principal, effective_permissions
 from crmhub.store import audit
 from crmhub.store import tokens as repo
@@ -230,7 +232,9 @@ class TokenService:
                         object_kind="api_token" if kind == "personal" else "trigger_token",
                         object_name=f"{token.name} ({token.prefix})",
                     )
-            return token
+        # After the commit: a request checked in between would cache the token as still valid.
+        forget_principals()
+        return token
 
     def end_session(self, text: str) -> None:
         prefix = split_token(text)
@@ -238,6 +242,7 @@ class TokenService:
             return
         with self.db.begin() as session:
             repo.revoke_session(session, prefix, self.clock())
+        forget_principals()
 
     # Checking ---------------------------------------------------------------------------------
 
@@ -277,18 +282,40 @@ class TokenService:
         extended = min(now + self.session_lifetime, self._session_ends(token))
         return extended if extended > expires else None
 
-    def _touch(self, token: ApiToken, now: datetime) -> None:
-        """Record the use (at most once a minute) and slide a session's expiry, in one UPDATE."""
+    def _touch(self, token: ApiToken, now: datetime) -> datetime:
+        """Record the use (at most once a minute) and slide a session's expiry, in one UPDATE.
+
+        Returns when the token's use is now recorded as last (``now`` if it was written).
+        """
         last = token.last_used_at
         used = last is None or now - ensure_utc(last) >= LAST_USED_RESOLUTION
         expires_at = self._extended_expiry(token, now)
         if used or expires_at is not None:
             with self.db.begin() as session:
                 repo.touch_token(session, token.id, last_used_at=now if used else None, expires_at=expires_at)
+        return now if used or last is None else ensure_utc(last)
+
+    def _cache_key(self, text: str, kind: str) -> tuple[str, str, str]:
+        return (self.db.url, kind, hash_token(text))
+
+    def cached_principal(
+        self, text: str, *, kind: Literal["personal", "session"] = "personal"
+    ) -> Principal | None:
+        """The principal of a token checked less than :data:`PRINCIPAL_TTL` ago, without a query."""
+        return principals.cached(self._cache_key(text, kind), self.clock())
 
     def authenticate(self, text: str, *, kind: Literal["personal", "session"] = "personal") -> Principal:
-        """The principal of a personal token (or a session token); AuthenticationError otherwise."""
+        """The principal of a personal token (or a session token); AuthenticationError otherwise.
+
+        The answer is kept for :data:`~crmhub.services.principals.PRINCIPAL_TTL` (see
+        :mod:`crmhub.services.principals`).
+        """
         now = self.clock()
+        key = self._cache_key(text, kind)
+        hit = principals.cached(key, now)
+        if hit is not None:
+            return hit
+        since = principals.generation()
         with self.db.read() as session:
             token, user = self._find(session, text, kind, now)
             if user is None or not user.active:
@@ -297,7 +324,18 @@ class TokenService:
             principal = Principal(
                 user.id, user.email, user.role, effective_permissions(user, sets), kind, token.id
             )
-        self._touch(token, now)
+        last_used = self._touch(token, now)
+        # Reused until the next check would find something to do: the expiry, the end of the
+        # session, the next recorded use (a minute after the last) or the next slide of a session.
+        until = now + PRINCIPAL_TTL
+        if token.expires_at is not None:
+            until = min(until, ensure_utc(token.expires_at))
+            if token.kind == "session":
+                until = min(until, ensure_utc(token.expires_at) - self.session_lifetime / 2)
+        if token.kind == "session":
+            until = min(until, self._session_ends(token))
+        until = min(until, last_used + LAST_USED_RESOLUTION)
+        principals.remember(key, principal, until, since)
         return principal
 
     def authenticate_trigger(self, text: str, job: int | str) -> ApiToken:

@@ -5,9 +5,8 @@ A user has one role — ``admin`` (everything), ``advanced`` (manage connections
 permissions from :class:`Permission` (e.g. a set "manage account feeds" = ``feeds:manage``).
 Passwords are hashed with argon2id (argon2-cffi's defaults, RFC 9106's low-memory profile).
 
-Failed logins are counted per e-mail and per client address in ``login_attempt``; past
-:attr:`LoginPolicy.max_user_failures` (or ``max_ip_failures``) within ``window`` the key is locked for
-``lockout`` and :class:`TooManyAttemptsError` says when to retry.
+Failed logins slow the one who fails without locking the owner out: see :class:`LoginPolicy`
+(counters in ``login_attempt``, per account, per client address and per pair).
 
 The queries are in :mod:`crmhub.store.users`; each method here owns its transaction.
 """
@@ -15,13 +14,14 @@ The queries are in :mod:`crmhub.store.users`; each method here owns its transact
 from __future__ import annotations
 
 import builtins
+import functools
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from crmhub.core.clock import ensure_utc, utcnow
 from crmhub.core.errors import CrmHubError, RetriableError, ValidationError
 from crmhub.services.hub import SYSTEM_ACTOR, HubService
+from crmhub.services.principals import forget_principals
 from crmhub.store import audit
 from crmhub.store import tokens as token_repo
 from crmhub.store import users as repo
@@ -212,6 +213,22 @@ class UserView:
     created_at: datetime
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _changes_rights(method: _F) -> _F:
+    """After ``method`` (its transaction committed or not), cached principals are forgotten."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        finally:
+            forget_principals()
+
+    return cast(_F, wrapper)
+
+
 @dataclass
 class UserService:
     hub: HubService
@@ -289,6 +306,7 @@ class UserService:
             user = repo.get_user(session, id_or_email)
             return self._view(user, repo.user_sets(session, [user.id])[user.id])
 
+    @_changes_rights
     def update(
         self,
         id_or_email: int | str,
@@ -337,6 +355,7 @@ class UserService:
                 )
             return self._view(user, repo.user_sets(session, [user.id])[user.id])
 
+    @_changes_rights
     def delete(self, id_or_email: int | str, *, actor: str = SYSTEM_ACTOR) -> None:
         with self.db.begin() as session:
             user = repo.get_user(session, id_or_email)
@@ -381,6 +400,7 @@ class UserService:
             )
             return pset
 
+    @_changes_rights
     def delete_permission_set(self, name_or_id: int | str, *, actor: str = SYSTEM_ACTOR) -> None:
         with self.db.begin() as session:
             pset = repo.get_permission_set(session, name_or_id)
@@ -390,6 +410,7 @@ class UserService:
                 session, actor=actor, action="delete", object_kind="permission_set", object_name=name
             )
 
+    @_changes_rights
     def grant(self, user: int | str, permission_set: int | str, *, actor: str = SYSTEM_ACTOR) -> UserView:
         with self.db.begin() as session:
             u = repo.get_user(session, user)
@@ -405,6 +426,7 @@ class UserService:
                 )
             return self._view(u, repo.user_sets(session, [u.id])[u.id])
 
+    @_changes_rights
     def revoke(self, user: int | str, permission_set: int | str, *, actor: str = SYSTEM_ACTOR) -> UserView:
         with self.db.begin() as session:
             u = repo.get_user(session, user)

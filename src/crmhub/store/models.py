@@ -252,7 +252,11 @@ class Run(Base):
     """One execution of a job: its current state on the row, history in ``run_event``."""
 
     __tablename__ = "run"
-    __table_args__ = (Index("ix_run_job_id_created_at", "job_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_run_job_id_created_at", "job_id", "created_at"),
+        # A job's newest run is one seek (run ids are ULIDs): the jobs page and the job's history.
+        Index("ix_run_job_id_id", "job_id", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
