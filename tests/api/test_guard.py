@@ -183,3 +183,36 @@ def test_given_a_huge_or_filter_then_400_and_a_slow_one_is_stopped(hub: HubServi
             else:
                 assert slow.status_code in (200, 422), slow.text
             assert viewer.get("/jobs").status_code == 200
+
+
+def test_given_the_docs_page_then_every_asset_comes_from_crmhub_and_no_script_is_inline(
+    client: httpx.Client,
+) -> None:
+    import re
+
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "http" not in csp and "'unsafe-inline'" not in csp
+    text = page.text
+    assert "cdn" not in text.lower() and "https://" not in text
+    # Every <script> has a src (none inline), and every referenced asset is served here.
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", text, flags=re.S)
+    assert scripts and all('src="' in attrs and not body.strip() for attrs, body in scripts)
+    urls = re.findall(r'(?:src|href)="([^"]+)"', text)
+    assert len(urls) == 4, urls  # stylesheet, icon, Swagger UI, crmhub's start-up script
+    kinds = {}
+    for ref in urls:
+        asset = client.get(ref)
+        assert asset.status_code == 200, ref
+        kinds[ref.rsplit("/", 1)[1]] = asset.headers["content-type"].split(";")[0]
+        assert len(asset.content) > 100
+    assert kinds == {
+        "swagger-ui.css": "text/css",
+        "favicon.png": "image/png",
+        "swagger-ui-bundle.js": "text/javascript",
+        "docs.js": "text/javascript",
+    }
+    assert "SwaggerUIBundle" in client.get("/api/v1/docs/assets/docs.js").text
+    assert client.get("/api/v1/docs/assets/..%2Fdocs.py").status_code == 404  # names, not paths
+    assert client.get("/api/v1/docs/assets/nothing.js").status_code == 404

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 
 from crmhub import __version__
+from crmhub.api import docs as api_docs
 from crmhub.api import problems
 from crmhub.api.deps import ApiContext, Require, TriggerAuth
 from crmhub.api.guard import DEFAULT_MAX_BODY, DEFAULT_QUERY_TIMEOUT, BodyLimit, SecurityHeaders
@@ -182,12 +183,16 @@ def create_app(
         title="crmhub API",
         version=__version__,
         openapi_url=f"{PREFIX}/openapi.json" if docs else None,
-        docs_url=f"{PREFIX}/docs" if docs else None,
+        docs_url=None,  # crmhub.api.docs serves it, with its assets
         redoc_url=None,
         lifespan=lifespan,
     )
     app.state.crmhub = ctx
     problems.install(app)
+    if docs:
+        api_docs.install(
+            app, docs_url=f"{PREFIX}/docs", openapi_url=f"{PREFIX}/openapi.json", title=app.title
+        )
     app.state.crmhub_routers = []
     for module in (auth, users, tokens, connections, jobs, trigger, runs, hub_router):
         app.include_router(module.router, prefix=PREFIX)

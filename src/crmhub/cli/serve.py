@@ -22,7 +22,16 @@ APP_FACTORY = "crmhub.api.server:app_from_environment"
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=0, max=65535),
-    workers: int = typer.Option(2, "--workers", min=1, max=64, help="Threads that execute runs."),
+    workers: int = typer.Option(
+        2, "--workers", min=1, max=64, help="Threads that execute runs (per process)."
+    ),
+    processes: int = typer.Option(
+        1,
+        "--processes",
+        min=1,
+        max=32,
+        help="Server processes sharing the port (about one per core serves the most requests).",
+    ),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Serve the REST API (/api/v1, OpenAPI at /api/v1/openapi.json) and run jobs."""
@@ -46,7 +55,11 @@ def serve(
     # Client addresses (login throttles, audit) come from the socket; X-Forwarded-For only from the
     # proxies the operator names.
     proxies = [p.strip() for p in os.environ.get("CRMHUB_TRUSTED_PROXIES", "").split(",") if p.strip()]
-    console.print(f"crmhub API on http://{host}:{port}/api/v1" + (" (docs at /api/v1/docs)" if docs else ""))
+    console.print(
+        f"crmhub API on http://{host}:{port}/api/v1"
+        + (" (docs at /api/v1/docs)" if docs else "")
+        + (f", {processes} processes" if processes > 1 else "")
+    )
     uvicorn.run(
         APP_FACTORY,
         factory=True,
@@ -56,4 +69,8 @@ def serve(
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
         lifespan="on",
+        # Each process is the whole app: API, run threads and a scheduler that ticks only while it
+        # holds the database's leader lock. Login throttles live in the database, so all processes
+        # count the same failures.
+        workers=processes if processes > 1 else None,
     )

@@ -3,7 +3,7 @@
 A user has one role — ``admin`` (everything), ``advanced`` (manage connections and jobs) or
 ``viewer`` (read only) — and any number of named permission sets, each granting single
 permissions from :class:`Permission` (e.g. a set "manage account feeds" = ``feeds:manage``).
-Passwords are hashed with argon2id (argon2-cffi's defaults, RFC 9106's low-memory profile).
+Passwords are hashed with argon2id (see :func:`password_hasher`).
 
 Failed logins slow the one who fails without locking the owner out: see :class:`LoginPolicy`
 (counters in ``login_attempt``, per account, per client address and per pair).
@@ -229,11 +229,22 @@ def _changes_rights(method: _F) -> _F:
     return cast(_F, wrapper)
 
 
+def password_hasher() -> PasswordHasher:
+    """argon2id with OWASP's first recommended setting: 46 MiB of memory, one pass, one lane.
+
+    One lane keeps a hash on one core (argon2-cffi's default, RFC 9106's low-memory profile, runs
+    four lanes and takes every core of a small server for each login); one pass over 46 MiB costs a
+    quarter of that profile's CPU at the strength OWASP rates equal. Stored hashes made with other
+    parameters still verify, and are re-hashed with these at the next right login.
+    """
+    return PasswordHasher(time_cost=1, memory_cost=47_104, parallelism=1)
+
+
 @dataclass
 class UserService:
     hub: HubService
     policy: LoginPolicy = field(default_factory=LoginPolicy)
-    hasher: PasswordHasher = field(default_factory=PasswordHasher)
+    hasher: PasswordHasher = field(default_factory=password_hasher)
 
     def __post_init__(self) -> None:
         self.db = self.hub.db
