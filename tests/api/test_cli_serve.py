@@ -114,3 +114,54 @@ def test_serve_answers_on_loopback_and_stops_cleanly(env: dict[str, str], tmp_pa
             if process.poll() is None:
                 process.kill()
     assert process.returncode == 0, log.read_text()
+
+
+def test_serve_with_two_processes_shares_the_port_and_the_login_throttle(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    import psutil
+
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    created = runner.invoke(
+        app, ["users", "create", "ops@example.com", "--admin", "--password-stdin"], input="a long enough pw\n"
+    )
+    assert created.exit_code == 0, created.output
+    port = free_port()
+    log = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "crmhub.cli.main", "serve", "--port", str(port), "--processes", "2"]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [*command, "--log-level", "warning"], env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert httpx.get(f"{base}/health", timeout=1).json()["status"] == "ok"
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "crmhub serve did not answer"
+                time.sleep(0.2)
+        serving = [
+            p
+            for p in psutil.Process(process.pid).children(recursive=True)
+            if "spawn_main" in " ".join(p.cmdline())
+        ]
+        assert len(serving) == 2, [p.cmdline() for p in psutil.Process(process.pid).children(recursive=True)]
+        # Each attempt on a new connection (either process may take it): the failures add up in the
+        # database, so after the three free ones even the right password waits.
+        wrong = {"email": "ops@example.com", "password": "not the password"}
+        statuses = [httpx.post(f"{base}/auth/login", json=wrong).status_code for _ in range(3)]
+        assert statuses == [401, 401, 401]
+        right = httpx.post(f"{base}/auth/login", json={**wrong, "password": "a long enough pw"})
+        assert right.status_code == 429, right.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 0, log.read_text()
