@@ -206,6 +206,8 @@ def wrk_result(proc: subprocess.Popen[str]) -> dict[str, Any]:
     return {
         "requests": raw["requests"],
         "requests_per_s": round(raw["requests"] / seconds, 1),
+        # Answers other than 2xx (a login refused with 401/429/503) are requests too; these are not.
+        "ok_per_s": round((raw["requests"] - raw["non_2xx"]) / seconds, 1),
         "p50_ms": round(raw["p50_us"] / 1000, 2),
         "p99_ms": round(raw["p99_us"] / 1000, 2),
         "mean_ms": round(raw["mean_us"] / 1000, 2),

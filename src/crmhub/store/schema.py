@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -195,19 +195,38 @@ def list_object_types(session: Session) -> list[ObjectType]:
     )
 
 
-def compile_schema(object_type: ObjectType) -> TypeSchema:
-    key = next((a for a in object_type.attributes if a.is_key), None)
-    types = {a.name: a.type for a in object_type.attributes}
-    return TypeSchema(
-        id=object_type.id,
-        name=object_type.name,
-        key=key.name if key else None,
-        key_case_insensitive=bool(key and key.case_insensitive),
-        types=types,
-        coercers={name: coercer_for(t) for name, t in types.items()},
-        references={a.name: a.fk_target for a in object_type.attributes if a.fk_target},
+#: One statement for a type and its attributes, built once: loading a schema is on every records
+#: page and every sync batch, and the ORM's two-query relationship load cost most of such a page.
+_SCHEMA_ROWS = (
+    select(
+        ObjectType.id,
+        ObjectType.name,
+        Attribute.name.label("attribute"),
+        Attribute.type,
+        Attribute.is_key,
+        Attribute.case_insensitive,
+        Attribute.fk_target,
     )
+    .outerjoin(Attribute, Attribute.object_type_id == ObjectType.id)
+    .where(ObjectType.name == bindparam("name"))
+    .order_by(Attribute.id)
+)
 
 
 def load_schema(session: Session, name: str) -> TypeSchema:
-    return compile_schema(get_object_type(session, name))
+    """The object type ``name`` compiled for the record paths; NotFoundError names the known ones."""
+    rows = session.execute(_SCHEMA_ROWS, {"name": name}).all()  # (autoflushes a pending attribute)
+    if not rows:
+        get_object_type(session, name)  # raises NotFoundError with the known names
+    attributes = [r for r in rows if r.attribute is not None]
+    key = next((a for a in attributes if a.is_key), None)
+    types = {a.attribute: a.type for a in attributes}
+    return TypeSchema(
+        id=rows[0].id,
+        name=rows[0].name,
+        key=key.attribute if key else None,
+        key_case_insensitive=bool(key and key.case_insensitive),
+        types=types,
+        coercers={n: coercer_for(t) for n, t in types.items()},
+        references={a.attribute: a.fk_target for a in attributes if a.fk_target},
+    )
