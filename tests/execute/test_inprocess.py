@@ -99,8 +99,11 @@ def test_given_two_requests_for_one_job_when_executed_then_they_never_run_togeth
 
 
 def test_given_a_running_run_when_cancelled_then_it_stops_at_a_batch_boundary_and_says_so(
-    hub: HubService, executor: InProcessExecutor, slow: str
+    hub: HubService, executor: InProcessExecutor, slow: str, emulator: tuple[sf.SalesforceEmulator, str]
 ) -> None:
+    # Slower pages than the other tests: on a loaded machine the whole run (six pages at 0.08 s)
+    # once finished before the cancel was seen.
+    emulator[0].set_faults(FaultConfig(slow_rate=1.0, slow_seconds=0.4))
     jobs = JobService(hub)
     add_sf_connection(jobs, slow)
     jobs.create(sf_job("accounts"))

@@ -48,5 +48,9 @@ def open_hub(*, ready: bool = True) -> HubService:
     """The hub of the current settings; with ``ready`` it must be initialised and migrated."""
     hub = HubService.open()
     if ready:
-        hub.check_ready()
+        try:
+            hub.check_ready()
+        except BaseException:
+            hub.close()  # its pool's connection would otherwise wait for the collector
+            raise
     return hub
