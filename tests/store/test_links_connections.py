@@ -75,3 +75,68 @@ def test_links_are_unique_on_both_sides_and_can_be_found_removed_and_cleared(hub
         links.remove_link(session, found)
         assert links.links_of_record(session, a1) == []
         assert links.clear_links(session, connection_id=conn.id) == 1
+
+
+def test_links_inserted_in_bulk_keep_every_value_and_are_found_by_remote_and_hub_id(
+    hub, vault: Vault
+) -> None:
+    """``insert_links`` (COPY lines on PostgreSQL, executemany on SQLite) and the batch look-ups
+    (one array parameter on PostgreSQL, IN chunks on SQLite) agree value for value."""
+    from datetime import UTC, datetime
+
+    conn = _connection(hub, vault)
+    keys = [f"B-{i}" for i in range(2500)]  # more than one IN chunk of 2,000
+    result = hub.upsert("account", [{"account_id": k} for k in keys])
+    hub_ids = [r.hub_id for r in result.results]
+    at = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+    odd = "tab\there back\\slash new\nline"  # COPY's special characters, escaped on the way in
+    rows = [
+        {
+            "hub_id": hub_id,
+            "connection_id": conn.id,
+            "remote_object": "Account",
+            "remote_id": odd if i == 0 else f"R-{i}",
+            "last_received_hash": f"h{i}",
+            "last_received_at": at,
+            "last_seen_at": None,
+            "created_at": at,
+            "matched_by": "created",
+        }
+        for i, hub_id in enumerate(hub_ids)
+    ]
+    with hub.db.begin() as session:
+        links.insert_links(session, rows)
+    wanted = [odd, "R-1", "R-2499", "R-missing"]
+    with hub.db.read() as session:
+        by_remote = links.link_states_by_remote(
+            session,
+            connection_id=conn.id,
+            remote_object="Account",
+            remote_ids=[f"R-{i}" for i in range(1, 2500)] + [odd],
+        )
+        assert len(by_remote) == 2500
+        assert by_remote[odd].hub_id == hub_ids[0] and by_remote[odd].last_received_hash == "h0"
+        assert by_remote["R-2499"].hub_id == hub_ids[2499]
+        by_hub = links.link_states_by_hub(
+            session, connection_id=conn.id, remote_object="Account", hub_ids=hub_ids
+        )
+        assert by_hub[hub_ids[0]].remote_id == odd and len(by_hub) == 2500
+        assert links.hub_ids_of_remote(session, connection_id=conn.id, remote_ids=wanted) == {
+            odd: hub_ids[0],
+            "R-1": hub_ids[1],
+            "R-2499": hub_ids[2499],
+        }
+        assert (
+            links.link_states_by_remote(
+                session, connection_id=conn.id, remote_object="Account", remote_ids=[]
+            )
+            == {}
+        )
+        stored = session.execute(
+            text("SELECT last_received_at, last_seen_at, matched_by FROM link WHERE remote_id = :r"),
+            {"r": odd},
+        ).one()
+    from crmhub.core.clock import ensure_utc
+
+    received = stored[0] if not isinstance(stored[0], str) else datetime.fromisoformat(stored[0])
+    assert ensure_utc(received) == at and stored[1] is None and stored[2] == "created"

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import String, and_, any_, bindparam, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -111,19 +112,22 @@ _LINK_COLUMNS = (
 
 
 def insert_links(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many links at once (driver-level executemany; a sync creates thousands per batch)."""
+    """Insert many links at once: a sync creates thousands per batch. SQLite: the driver's
+    ``executemany``; PostgreSQL: ``COPY`` lines formatted here (about a tenth of executemany's time)."""
     if not rows:
         return
     from crmhub.store.types import sqlite_timestamp
 
     conn = session.connection()
-    sqlite = conn.dialect.name == "sqlite"
-    marks = ", ".join("?" if sqlite else "%s" for _ in _LINK_COLUMNS)
+    if conn.dialect.name == "postgresql":
+        _copy_links(conn, rows)
+        return
+    marks = ", ".join("?" for _ in _LINK_COLUMNS)
     formatted: dict[datetime, str] = {}
 
     def when(value: datetime | None) -> object:
-        if value is None or not sqlite:
-            return value
+        if value is None:
+            return None
         text = formatted.get(value)
         if text is None:
             text = formatted[value] = sqlite_timestamp(value)
@@ -150,6 +154,35 @@ def insert_links(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     )
 
 
+def _copy_links(conn: Any, rows: Sequence[dict[str, Any]]) -> None:
+    from crmhub.store.records import _copy_field, _CopyText
+
+    formatted: dict[datetime | None, str] = {None: "\\N"}
+
+    def when(value: datetime | None) -> str:
+        text = formatted.get(value)
+        if text is None:
+            if value is None or value.tzinfo is None:
+                raise ValueError(f"naive datetime {value!r}: links keep timezone-aware UTC times")
+            text = formatted[value] = value.isoformat()
+        return text
+
+    copy = _CopyText(conn, f"COPY link ({', '.join(_LINK_COLUMNS)}) FROM STDIN")
+    try:
+        for r in rows:
+            copy.add(
+                f"{_copy_field(r['hub_id'])}\t{int(r['connection_id'])}\t{_copy_field(r['remote_object'])}\t"
+                f"{_copy_field(r['remote_id'])}\t{_copy_field(r.get('last_received_hash'))}\t"
+                f"{when(r.get('last_received_at'))}\t{_copy_field(r.get('last_sent_hash'))}\t"
+                f"{when(r.get('last_sent_at'))}\t{when(r.get('last_seen_at'))}\t{when(r.get('created_at'))}\t"
+                f"{_copy_field(r.get('matched_by'))}\n"
+            )
+    except BaseException as exc:
+        copy.close(exc)
+        raise
+    copy.close()
+
+
 # -- what a sync needs, batch by batch ---------------------------------------------------------------
 
 
@@ -169,14 +202,30 @@ def _chunks(values: Sequence[Any], size: int = 2000) -> Iterator[Sequence[Any]]:
         yield values[start : start + size]
 
 
+def _among(session: Session, column: Any, values: Sequence[str]) -> Iterator[Any]:
+    """``column`` is one of ``values``, as conditions of as few statements as the database allows.
+
+    PostgreSQL takes the whole batch as one array parameter (``= ANY(%s)``): the statement's text
+    is the same for every batch, where ``IN`` renders and binds one parameter per value (2,000 a
+    statement, a quarter of a link look-up's time there). SQLite has no arrays: ``IN`` in chunks
+    of 2,000, under its limit of bound parameters.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        if values:
+            yield column == any_(bindparam("values", list(values), type_=ARRAY(String)))
+        return
+    for chunk in _chunks(list(values)):
+        yield column.in_(chunk)
+
+
 def _link_states(
     session: Session, connection_id: int, remote_object: str, column: Any, values: Sequence[str]
 ) -> list[LinkState]:
     found: list[LinkState] = []
-    for chunk in _chunks(list(values)):
+    for among in _among(session, column, values):
         stmt = select(
             Link.id, Link.hub_id, Link.remote_id, Link.last_received_hash, Link.last_sent_hash
-        ).where(Link.connection_id == connection_id, Link.remote_object == remote_object, column.in_(chunk))
+        ).where(Link.connection_id == connection_id, Link.remote_object == remote_object, among)
         found.extend(LinkState(*row) for row in session.execute(stmt))
     return found
 
@@ -204,10 +253,8 @@ def hub_ids_of_remote(
     hub records of object type ``type_id`` when given (two remote objects may use the same ids, e.g.
     HubSpot's companies and contacts)."""
     found: dict[str, str] = {}
-    for chunk in _chunks(sorted(set(remote_ids))):
-        stmt = select(Link.remote_id, Link.hub_id).where(
-            Link.connection_id == connection_id, Link.remote_id.in_(chunk)
-        )
+    for among in _among(session, Link.remote_id, sorted(set(remote_ids))):
+        stmt = select(Link.remote_id, Link.hub_id).where(Link.connection_id == connection_id, among)
         if type_id is not None:
             stmt = stmt.join(Record, Record.hub_id == Link.hub_id).where(Record.object_type_id == type_id)
         found.update((remote_id, hub_id) for remote_id, hub_id in session.execute(stmt))
