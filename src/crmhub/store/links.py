@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, any_, bindparam, delete, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmhub.core.errors import ValidationError
+from crmhub.store.batch import among
 from crmhub.store.models import Link, Record
 
 
@@ -65,15 +65,9 @@ def find_links_by_remote(
 ) -> dict[str, Link]:
     """remote id → link, for one batch of remote ids."""
     found: dict[str, Link] = {}
-    ids = list(remote_ids)
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
+    for cond in among(session, Link.remote_id, list(remote_ids)):
         for link in session.scalars(
-            select(Link).where(
-                Link.connection_id == connection_id,
-                Link.remote_object == remote_object,
-                Link.remote_id.in_(chunk),
-            )
+            select(Link).where(Link.connection_id == connection_id, Link.remote_object == remote_object, cond)
         ):
             found[link.remote_id] = link
     return found
@@ -197,35 +191,14 @@ class LinkState:
     last_sent_hash: str | None
 
 
-def _chunks(values: Sequence[Any], size: int = 2000) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _among(session: Session, column: Any, values: Sequence[str]) -> Iterator[Any]:
-    """``column`` is one of ``values``, as conditions of as few statements as the database allows.
-
-    PostgreSQL takes the whole batch as one array parameter (``= ANY(%s)``): the statement's text
-    is the same for every batch, where ``IN`` renders and binds one parameter per value (2,000 a
-    statement, a quarter of a link look-up's time there). SQLite has no arrays: ``IN`` in chunks
-    of 2,000, under its limit of bound parameters.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        if values:
-            yield column == any_(bindparam("values", list(values), type_=ARRAY(String)))
-        return
-    for chunk in _chunks(list(values)):
-        yield column.in_(chunk)
-
-
 def _link_states(
     session: Session, connection_id: int, remote_object: str, column: Any, values: Sequence[str]
 ) -> list[LinkState]:
     found: list[LinkState] = []
-    for among in _among(session, column, values):
+    for cond in among(session, column, values):
         stmt = select(
             Link.id, Link.hub_id, Link.remote_id, Link.last_received_hash, Link.last_sent_hash
-        ).where(Link.connection_id == connection_id, Link.remote_object == remote_object, among)
+        ).where(Link.connection_id == connection_id, Link.remote_object == remote_object, cond)
         found.extend(LinkState(*row) for row in session.execute(stmt))
     return found
 
@@ -253,8 +226,8 @@ def hub_ids_of_remote(
     hub records of object type ``type_id`` when given (two remote objects may use the same ids, e.g.
     HubSpot's companies and contacts)."""
     found: dict[str, str] = {}
-    for among in _among(session, Link.remote_id, sorted(set(remote_ids))):
-        stmt = select(Link.remote_id, Link.hub_id).where(Link.connection_id == connection_id, among)
+    for cond in among(session, Link.remote_id, sorted(set(remote_ids))):
+        stmt = select(Link.remote_id, Link.hub_id).where(Link.connection_id == connection_id, cond)
         if type_id is not None:
             stmt = stmt.join(Record, Record.hub_id == Link.hub_id).where(Record.object_type_id == type_id)
         found.update((remote_id, hub_id) for remote_id, hub_id in session.execute(stmt))
@@ -287,21 +260,21 @@ def mark_sent(session: Session, items: Sequence[tuple[int, str]], *, now: dateti
 
 def mark_seen(session: Session, link_ids: Sequence[int], *, now: datetime) -> None:
     """A full sync saw these links' remote records (unchanged ones included)."""
-    for chunk in _chunks(list(link_ids), 5000):
-        session.execute(update(Link).where(Link.id.in_(chunk)).values(last_seen_at=now))
+    for cond in among(session, Link.id, list(link_ids), integers=True):
+        session.execute(update(Link).where(cond).values(last_seen_at=now))
 
 
 def forget_received(session: Session, link_ids: Sequence[int]) -> None:
     """Clear the received hash, so the remote record is loaded again the next time it is read."""
-    for chunk in _chunks(list(link_ids)):
-        session.execute(update(Link).where(Link.id.in_(chunk)).values(last_received_hash=None))
+    for cond in among(session, Link.id, list(link_ids), integers=True):
+        session.execute(update(Link).where(cond).values(last_received_hash=None))
 
 
 def delete_links(session: Session, link_ids: Sequence[int]) -> int:
     """Remove links by id; returns how many."""
     removed = 0
-    for chunk in _chunks(list(link_ids)):
-        removed += int(session.execute(delete(Link).where(Link.id.in_(chunk))).rowcount or 0)  # type: ignore[attr-defined]
+    for cond in among(session, Link.id, list(link_ids), integers=True):
+        removed += int(session.execute(delete(Link).where(cond)).rowcount or 0)  # type: ignore[attr-defined]
     return removed
 
 
@@ -326,10 +299,8 @@ def remote_ids_of_hub(
 ) -> dict[str, str]:
     """hub id → remote id on a connection (of one remote object when given): e.g. a contact's parent."""
     found: dict[str, str] = {}
-    for chunk in _chunks(list(hub_ids)):
-        stmt = select(Link.hub_id, Link.remote_id).where(
-            Link.connection_id == connection_id, Link.hub_id.in_(chunk)
-        )
+    for cond in among(session, Link.hub_id, list(hub_ids)):
+        stmt = select(Link.hub_id, Link.remote_id).where(Link.connection_id == connection_id, cond)
         if remote_object:
             stmt = stmt.where(Link.remote_object == remote_object)
         found.update((hub_id, remote_id) for hub_id, remote_id in session.execute(stmt))
@@ -356,14 +327,10 @@ def clear_write_back_pending(
 def _set_write_back_pending(
     session: Session, connection_id: int, remote_object: str, remote_ids: Sequence[str], pending: bool
 ) -> None:
-    for chunk in _chunks(list(remote_ids)):
+    for cond in among(session, Link.remote_id, list(remote_ids)):
         session.execute(
             update(Link)
-            .where(
-                Link.connection_id == connection_id,
-                Link.remote_object == remote_object,
-                Link.remote_id.in_(chunk),
-            )
+            .where(Link.connection_id == connection_id, Link.remote_object == remote_object, cond)
             .values(write_back_pending=pending)
         )
 
@@ -393,11 +360,11 @@ def seen_since(
 ) -> list[int]:
     """Ids of the links of ``remote_ids`` that a full sync marked seen at or after ``since``."""
     found: list[int] = []
-    for chunk in _chunks(list(remote_ids)):
+    for cond in among(session, Link.remote_id, list(remote_ids)):
         stmt = select(Link.id).where(
             Link.connection_id == connection_id,
             Link.remote_object == remote_object,
-            Link.remote_id.in_(chunk),
+            cond,
             Link.last_seen_at >= since,
         )
         found.extend(int(lid) for (lid,) in session.execute(stmt))

@@ -38,6 +38,7 @@ from crmhub.core.values import (
     json_has_nul,
     strip_nul,
 )
+from crmhub.store.batch import among
 from crmhub.store.models import KEY_MAX_LENGTH, Record
 from crmhub.store.schema import TypeSchema
 from crmhub.store.types import sqlite_timestamp
@@ -856,10 +857,9 @@ def find_by_keys(session: Session, schema: TypeSchema, keys: Sequence[str]) -> d
     a key names its record until the record is gone)."""
     found: dict[str, KeyHolder] = {}
     key_attr = schema.key
-    for start in range(0, len(keys), 2000):
-        chunk = list(keys[start : start + 2000])
+    for cond in among(session, Record.key, list(keys)):
         stmt = select(Record.hub_id, Record.key, Record.stamps).where(
-            Record.object_type_id == schema.id, Record.key.in_(chunk)
+            Record.object_type_id == schema.id, cond
         )
         for hub_id, key, stamps in session.execute(stmt):
             entry = (stamps.get(key_attr) or stamps.get("_")) if isinstance(stamps, dict) else None
