@@ -26,6 +26,7 @@ from crmhub.services.jobs import JobService, RunSubmitter
 from crmhub.services.notifications import Notifier, NotifyingExecutor
 from crmhub.services.tokens import TokenService
 from crmhub.services.users import LoginPolicy, UserService
+from crmhub import web
 
 PREFIX = "/api/v1"
 
@@ -196,6 +197,7 @@ def create_app(
         (compile_path(path)[0], _methods(route)) for _method, path, route in api_routes(app)
     ]
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    web.mount(app)  # the console's pages at / (crmhub.web)
     # Outermost last: the body limit refuses before anything else runs (and adds the headers itself).
     app.add_middleware(SecurityHeaders, docs_paths=(f"{PREFIX}/docs",) if docs else ())
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, query_timeout=query_timeout)
