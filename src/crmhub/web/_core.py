@@ -161,7 +161,11 @@ def error_page(request: Request, exc: Exception) -> Response:
         return redirect("/signin?" + urlencode({"next": target}))
     hint: str | None
     if isinstance(exc, RequestValidationError):
-        status, detail, hint = 422, "; ".join(_loc(e) for e in exc.errors()), "correct the form and send it again"
+        status, detail, hint = (
+            422,
+            "; ".join(_loc(e) for e in exc.errors()),
+            "correct the form and send it again",
+        )
     elif isinstance(exc, CrmHubError):
         status = problems.status_of(exc)[0]
         detail, hint = exc.message, exc.hint

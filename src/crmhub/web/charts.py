@@ -52,7 +52,10 @@ def runs_chart(bars: Sequence[RunBar], *, title: str, width: int = 640, height: 
     ]
     for i, bar in enumerate(bars):
         x = pad_left + i * slot + 1
-        for offset, value, colour, what in ((0.0, bar.moved, MOVED, "moved"), (bar_w + 1, bar.errors, ERRORS, "errors")):
+        for offset, value, colour, what in (
+            (0.0, bar.moved, MOVED, "moved"),
+            (bar_w + 1, bar.errors, ERRORS, "errors"),
+        ):
             h = max(1.0, plot_h * value / top) if value else 1.0
             parts.append(
                 f'<rect x="{x + offset:.1f}" y="{pad_top + plot_h - h:.1f}" width="{bar_w:.1f}" '

@@ -98,7 +98,9 @@ def job_page(request: Request, job: str, me: Signed) -> Response:
     ctx = ctx_of(request)
     row, spec = ctx.jobs.get(job)
     last = queries.job_with_last_run(ctx.hub.db, row.id)[1]
-    recent = queries.runs_page(ctx.hub.db, job_id=row.id, limit=30) if me.can(Permission.RUNS_READ.value) else []
+    recent = (
+        queries.runs_page(ctx.hub.db, job_id=row.id, limit=30) if me.can(Permission.RUNS_READ.value) else []
+    )
     bars = [
         charts.RunBar(
             r.created_at.strftime("%m-%d %H:%M"),
@@ -216,7 +218,9 @@ def create_trigger(request: Request, job: str, me: Signed, form: Form) -> Respon
     me.require(WRITE)
     ctx = ctx_of(request)
     row = ctx.jobs.get(job)[0]
-    issued = ctx.tokens.create_trigger(row.id, form.get("name", "").strip() or "console", actor=me.principal.actor)
+    issued = ctx.tokens.create_trigger(
+        row.id, form.get("name", "").strip() or "console", actor=me.principal.actor
+    )
     return render(
         request,
         "trigger.html",

@@ -48,7 +48,9 @@ def history(
     me.require(READ)
     ctx = ctx_of(request)
     if status and status not in STATUSES:
-        raise ValidationError(f"unknown run status {status[:40]!r}", hint=f"use one of: {', '.join(STATUSES)}")
+        raise ValidationError(
+            f"unknown run status {status[:40]!r}", hint=f"use one of: {', '.join(STATUSES)}"
+        )
     first, last = _day(since, "from"), _day(until, "to")
     job_id = queries.job_with_last_run(ctx.hub.db, job)[0].id if job else None
     before = decode_cursor(cursor, str)
