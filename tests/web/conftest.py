@@ -84,6 +84,12 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 WIDTHS = {"wide": 1280, "narrow": 390}
 
 
+#: The elements that reach past the window's right edge (for the message of a failed width check).
+WIDEST = """[...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+  .slice(-5).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
+
+
 def browser_unavailable() -> str | None:
     if not os.path.exists(CHROMIUM):
         return f"{CHROMIUM} is missing (install it with `apt-get install -y chromium`)"
@@ -134,8 +140,11 @@ class Browsing:
         for width_name, width in WIDTHS.items():
             self.page.set_viewport_size({"width": width, "height": 900})
             overflow = self.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 1, f"{label} at {width} px is {overflow} px wider than the window"
-            self.page.screenshot(path=str(ARTIFACTS / f"{self.name}-{label}-{width_name}.png"), full_page=True)
+            wide = self.page.evaluate(WIDEST) if overflow > 1 else []
+            assert overflow <= 1, f"{label} at {width} px is {overflow} px wider than the window: {wide}"
+            self.page.screenshot(
+                path=str(ARTIFACTS / f"{self.name}-{label}-{width_name}.png"), full_page=True
+            )
         self.page.set_viewport_size({"width": WIDTHS["wide"], "height": 900})
         results = Axe().run(self.page)
         bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]

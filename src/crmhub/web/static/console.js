@@ -64,7 +64,7 @@ function liveChecks() {
         if (field && field.value) params.set(name, field.value);
       });
       form && form.querySelectorAll("input[name=fields]:checked").forEach((f) => params.append("fields", f.value));
-      fetch("/build/check?" + params.toString(), { credentials: "same-origin" })
+      fetch("/build-check?" + params.toString(), { credentials: "same-origin" })
         .then((r) => r.json())
         .then((answer) => {
           out.textContent = answer.ok ? (answer.type ? "OK: " + answer.type : "OK") : answer.message;
