@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,20 @@ def sign_in(url: str, role: str) -> httpx.Client:
     )
     assert answer.status_code == 303, answer.text
     return client
+
+
+@pytest.fixture
+def signin() -> Iterator[Callable[[str, str], httpx.Client]]:
+    """``signin(url, role)``: a client signed in through the form (closed after the test)."""
+    made: list[httpx.Client] = []
+
+    def make(url: str, role: str) -> httpx.Client:
+        made.append(sign_in(url, role))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
 
 
 @pytest.fixture
