@@ -200,3 +200,29 @@ def test_bad_input_gets_an_error_page_naming_what_happened_never_a_500(seeded: A
         assert answer.status_code == status, (path, answer.status_code, answer.text[:300])
         assert words in answer.text, (path, words)
         assert answer.headers["content-type"].startswith("text/html")
+
+
+def test_the_jobs_list_comes_in_pages_that_neither_skip_nor_repeat_a_job(
+    console: Api, tmp_path: Path, signin: Any
+) -> None:
+    from api.conftest import ACCOUNTS_JOB
+    from crmhub.sync.spec import JobSpec
+
+    (tmp_path / "files").mkdir()
+    console.jobs.connections.add("files", "csv", {"path": str(tmp_path / "files")}, {})
+    names = [f"job-{i:03d}" for i in range(57)]
+    for name in names:
+        console.jobs.create(JobSpec.model_validate({**ACCOUNTS_JOB, "name": name}))
+    admin = signin(console.url, "admin")
+    seen: list[str] = []
+    path: str | None = "/jobs"
+    pages = 0
+    while path:
+        html = admin.get(path).text
+        seen += re.findall(r'<a href="/jobs/(job-\d+)">', html)
+        found = re.search(r'<a href="\?([^"]+)" rel="next">', html)
+        path = "/jobs?" + found.group(1).replace("&amp;", "&") if found else None
+        pages += 1
+    assert pages == 2 and seen == names  # 50 on the first page, 7 on the second
+    searched = admin.get("/jobs", params={"q": "job-05"}).text
+    assert re.findall(r'<a href="/jobs/(job-\d+)">', searched) == [f"job-05{i}" for i in range(7)]
