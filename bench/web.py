@@ -106,6 +106,7 @@ def seed(home: Path, jobs_n: int, runs_n: int, records_n: int) -> dict[str, Any]
         ]
         hub.upsert("account", rows, stamp=Stamp(job=str(job_ids[0]), run="seed"))
     timings["records_seconds"] = time.perf_counter() - start
+    timings["records_in_hub"] = hub.count_records("account")
     record = hub.list_records("account", limit=1)[0]
     UserService(hub).create("bench@example.com", role="admin")
     user = UserService(hub).get("bench@example.com")
