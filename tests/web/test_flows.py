@@ -140,3 +140,23 @@ def test_notification_rules_are_added_and_removed_and_a_webhook_secret_is_never_
     )
     left = seeded.jobs.get("accounts-in")[1].notifications
     assert [r.when for r in left] == ["errors_above"]
+
+
+def test_a_new_foreign_key_attribute_names_the_object_type_it_points_to(seeded: Api, signin: Any) -> None:
+    admin = signin(seeded.url, "admin")
+    form = _fields(admin.get("/build/inbound", params={"job": "accounts-in"}).text)
+    form.update(
+        row_count="5",
+        m4_kind="constant",
+        m4_constant="A1",
+        m4_target="__new__",
+        m4_new_name="parent_account",
+        m4_new_type="foreign_key",
+        m4_fk_target="account",
+        action="save",
+    )
+    saved = admin.post("/build/inbound", data=form)
+    assert saved.status_code == 303, saved.text[:3000]
+    row = seeded.jobs.get("accounts-in")[1].mapping[-1]
+    assert row.target == "parent_account" and row.new_attribute is not None
+    assert (row.new_attribute.type, row.new_attribute.fk_target) == ("foreign_key", "account")

@@ -62,6 +62,7 @@ class Row:
     target: str = ""
     new_name: str = ""
     new_type: str = "text"
+    fk_target: str = ""
     source_format: str = ""
     note: str = ""
     confidence: str = ""
@@ -137,6 +138,7 @@ def draft_of(form: dict[str, list[str]], direction: str) -> Draft:
                 target=_one(form, f"m{i}_target"),
                 new_name=_one(form, f"m{i}_new_name"),
                 new_type=_one(form, f"m{i}_new_type", "text"),
+                fk_target=_one(form, f"m{i}_fk_target"),
                 source_format=_one(form, f"m{i}_format"),
                 note=_one(form, f"m{i}_note"),
                 confidence=_one(form, f"m{i}_confidence"),
@@ -159,6 +161,8 @@ def _mapping_row(row: Row, direction: str) -> dict[str, Any]:
     if row.target == NEW and direction == "inbound":
         category: CategoryName = "crm"
         out["new_attribute"] = {"type": row.new_type, "category": category}
+        if row.new_type == "foreign_key":
+            out["new_attribute"]["fk_target"] = row.fk_target or None
     return out
 
 
@@ -269,6 +273,7 @@ def draft_from_spec(spec: JobSpec) -> Draft:
                 constant="" if r.constant is None else str(r.constant),
                 target=r.target,
                 new_type=r.new_attribute.type if r.new_attribute else "text",
+                fk_target=(r.new_attribute.fk_target or "") if r.new_attribute else "",
                 source_format=r.source_format or "",
                 note=r.note,
             )
