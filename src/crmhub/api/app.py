@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 
-from crmhub import __version__
+from crmhub import __version__, web
 from crmhub.api import problems
 from crmhub.api.deps import ApiContext, Require, TriggerAuth
 from crmhub.api.guard import DEFAULT_MAX_BODY, DEFAULT_QUERY_TIMEOUT, BodyLimit, SecurityHeaders
@@ -26,7 +26,6 @@ from crmhub.services.jobs import JobService, RunSubmitter
 from crmhub.services.notifications import Notifier, NotifyingExecutor
 from crmhub.services.tokens import TokenService
 from crmhub.services.users import LoginPolicy, UserService
-from crmhub import web
 
 PREFIX = "/api/v1"
 
