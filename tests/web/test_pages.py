@@ -74,6 +74,10 @@ def test_every_page_sends_a_visitor_without_a_session_to_the_sign_in_page(seeded
 def test_each_role_opens_the_pages_it_may_and_is_refused_the_others(seeded: Api, signin: Any) -> None:
     for role in ("admin", "advanced", "viewer", "runner"):
         client = signin(seeded.url, role)
+        nav = client.get("/").text.split('<nav class="side"')[1].split("</nav>")[0]
+        assert ('href="/admin/users"' in nav) == (role == "admin"), role  # the nav shows what one may open
+        assert ('href="/admin/audit"' in nav) == (role == "admin"), role
+        assert 'href="/jobs"' in nav and 'href="/admin/tokens"' in nav
         for path in PAGES:
             assert client.get(path).status_code == 200, (role, path)
         for path, allowed in RESTRICTED_PAGES:

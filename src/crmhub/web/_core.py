@@ -66,6 +66,37 @@ env.globals["version"] = __version__
 env.filters["urlpart"] = lambda v: quote(str(v), safe="")
 
 
+@dataclass(frozen=True)
+class NavItem:
+    """One entry of the left navigation: shown to those with ``permission`` (None: everyone signed
+    in), marked current on paths under any of ``prefixes`` (the home page: its own path only)."""
+
+    label: str
+    path: str
+    permission: str | None = None
+    prefixes: tuple[str, ...] = ()
+
+    def current(self, path: str) -> bool:
+        if not self.prefixes:
+            return path == self.path
+        return any(path.startswith(p) for p in self.prefixes)
+
+
+#: The left navigation, in order. An area added later (a module with its own ``router``, mounted
+#: by :func:`crmhub.web.mount`) appends its entry here.
+NAV: list[NavItem] = [
+    NavItem("Home", "/"),
+    NavItem("Jobs", "/jobs", "jobs:read", ("/jobs", "/build")),
+    NavItem("History", "/runs", "runs:read", ("/runs",)),
+    NavItem("Connections", "/connections", "connections:read", ("/connections",)),
+    NavItem("Hub", "/hub", "hub:read", ("/hub",)),
+    NavItem("Users", "/admin/users", "users:manage", ("/admin/users", "/admin/permission-sets")),
+    NavItem("My tokens", "/admin/tokens", None, ("/admin/tokens",)),
+    NavItem("Audit log", "/admin/audit", "audit:read", ("/admin/audit",)),
+]
+env.globals["nav"] = NAV
+
+
 class SignInNeeded(Exception):
     """No (valid) session: the page answers with a redirect to the sign-in page."""
 
