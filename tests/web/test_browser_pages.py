@@ -9,7 +9,7 @@ from pathlib import Path
 
 from api.conftest import Api
 
-from .conftest import csrf_of, open_console
+from .conftest import Browsing, csrf_of, open_console
 from .seed import XSS, seed
 
 ADMIN_PAGES = [
@@ -36,6 +36,12 @@ ADMIN_PAGES = [
 
 def test_every_page_is_accessible_fits_and_escapes(browser, sqlite_console: Api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     seeded = seed(sqlite_console, tmp_path / "files")
+    signin_page = browser.new_page()
+    try:
+        signin_page.goto(sqlite_console.url + "/signin")
+        Browsing(signin_page, sqlite_console.url, "pages").check_page("signin")
+    finally:
+        signin_page.close()
     b = open_console(browser, sqlite_console.url, "admin", "pages")
     dialogs: list[str] = []
     b.page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
