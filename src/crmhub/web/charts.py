@@ -42,7 +42,7 @@ def runs_chart(bars: Sequence[RunBar], *, title: str, width: int = 640, height: 
     pad_left, pad_bottom, pad_top = 48, 20, 10
     plot_w, plot_h = width - pad_left - 8, height - pad_bottom - pad_top
     slot = plot_w / len(bars)
-    bar_w = max(2.0, slot / 2 - 2)
+    bar_w = min(24.0, max(2.0, slot / 2 - 2))
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>',
