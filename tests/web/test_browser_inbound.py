@@ -130,7 +130,7 @@ def test_admin_builds_an_inbound_job_in_the_browser(browser, sqlite_console: Api
     build_inbound_job(b)
     page = b.page
     # Slow the CRM down so the run lasts long enough to be watched.
-    emulator.fault_injector.configure(FaultConfig(slow_rate=1.0, slow_seconds=0.3))
+    emulator.fault_injector.configure(FaultConfig(slow_rate=1.0, slow_seconds=0.6))
     page.click("#save-job")
     page.wait_for_url("**/runs/*")
     assert page.locator("#live").count() == 1, "the run page opens while the run goes"
