@@ -107,5 +107,7 @@ def test_a_viewer_sees_no_write_controls_and_a_forged_post_is_refused(
     assert job.name == "accounts-in" and job.enabled is False and last is not None
     assert last.id == seeded.run_id, "no run was started"
     assert sqlite_console.jobs.connections.get("files").settings["path"] == str(tmp_path / "files")
-    page.goto(sqlite_console.url + "/admin/users")
+    refused = page.goto(sqlite_console.url + "/admin/users")
+    assert refused is not None and refused.status == 403
     assert "Not allowed" in page.inner_text("h1")
+    b.check_page("error-403")
