@@ -160,3 +160,34 @@ def test_a_new_foreign_key_attribute_names_the_object_type_it_points_to(seeded: 
     row = seeded.jobs.get("accounts-in")[1].mapping[-1]
     assert row.target == "parent_account" and row.new_attribute is not None
     assert (row.new_attribute.type, row.new_attribute.fk_target) == ("foreign_key", "account")
+
+
+def test_the_outbound_builder_keeps_the_parent_settings_of_a_job_it_edits(seeded: Api, signin: Any) -> None:
+    from crmhub.sync.spec import JobSpec
+
+    spec = {
+        "name": "contacts-out",
+        "direction": "outbound",
+        "connection": "files",
+        "remote_object": "contacts",
+        "parent_object": "accounts",
+        "object_type": "contact",
+        "parent_link": "account",
+        "parent_field": "account_ref",
+        "match_field": "email",
+        "mapping": [{"source": "email", "target": "email"}],
+    }
+    seeded.jobs.create(JobSpec.model_validate(spec))
+    admin = signin(seeded.url, "admin")
+    form = _fields(admin.get("/build/outbound", params={"job": "contacts-out"}).text)
+    assert (form["parent_object"], form["parent_link"], form["parent_field"]) == (
+        "accounts",
+        "account",
+        "account_ref",
+    )
+    form.update(description="parents kept", action="save")
+    saved = admin.post("/build/outbound", data=form)
+    assert saved.status_code == 303, saved.text[:3000]
+    kept = seeded.jobs.get("contacts-out")[1]
+    assert (kept.parent_object, kept.parent_link, kept.parent_field) == ("accounts", "account", "account_ref")
+    assert kept.match_field == "email" and kept.description == "parents kept"

@@ -83,6 +83,8 @@ class Draft:
     filter: str = ""
     rows: list[Row] = field(default_factory=list)
     match_field: str = ""
+    parent_link: str = ""
+    parent_field: str = ""
     name: str = ""
     description: str = ""
     create_records: bool = True
@@ -114,7 +116,8 @@ def _one(form: dict[str, list[str]], name: str, default: str = "") -> str:
 def draft_of(form: dict[str, list[str]], direction: str) -> Draft:
     d = Draft(direction=direction)
     for name in (
-        "original", "connection", "remote_object", "parent_object", "object_type", "filter", "match_field",
+        "original", "connection", "remote_object", "parent_object", "parent_link", "parent_field",
+        "object_type", "filter", "match_field",
         "name", "description", "delete_policy", "stamp_hub_id_field", "error_threshold_percent",
         "full_sync_every_hours", "schedule_kind", "minutes", "minute", "at_time", "at_datetime", "day",
         "timezone", "validated",
@@ -212,6 +215,8 @@ def spec_data(d: Draft) -> dict[str, Any]:
     if d.direction == "outbound":
         data["parent_object"] = d.parent_object or None
         data["match_field"] = d.match_field or None
+        data["parent_link"] = d.parent_link or None
+        data["parent_field"] = d.parent_field or None
     return data
 
 
@@ -245,6 +250,7 @@ def draft_from_spec(spec: JobSpec) -> Draft:
     d = Draft(direction=spec.direction, original=spec.name)
     d.connection, d.remote_object, d.object_type = spec.connection, spec.remote_object, spec.object_type
     d.parent_object, d.match_field = spec.parent_object or "", spec.match_field or ""
+    d.parent_link, d.parent_field = spec.parent_link or "", spec.parent_field or ""
     d.fields, d.filter, d.name, d.description = (
         list(spec.fields),
         spec.filter or "",
