@@ -81,6 +81,9 @@ def test_the_demo_syncs_the_emulator_in_and_out(tmp_path: Path) -> None:
         "succeeded — 119 read, 119 updated, 119 sent",  # outbound write-back
         "succeeded — 119 read, 119 unchanged",  # a second outbound run sends nothing
         "hub: 119 accounts, 80 contacts",
+        # How to open the web console on the demo hub, with the demo admin's sign-in.
+        f"CRMHUB_HOME={home} .venv/bin/crmhub serve",
+        "sign in as admin@demo.example with the password 'crmhub demo admin'",
     ]
     missing = [line for line in expected if line not in out]
     assert not missing, f"missing {missing} in:\n{out}"

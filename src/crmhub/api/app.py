@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 
-from crmhub import __version__
+from crmhub import __version__, web
 from crmhub.api import docs as api_docs
 from crmhub.api import problems
 from crmhub.api.deps import ApiContext, Require, TriggerAuth
@@ -201,6 +201,7 @@ def create_app(
         (compile_path(path)[0], _methods(route)) for _method, path, route in api_routes(app)
     ]
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    web.mount(app)  # the console's pages at / (crmhub.web)
     # Outermost last: the body limit refuses before anything else runs (and adds the headers itself).
     app.add_middleware(SecurityHeaders, docs_paths=(f"{PREFIX}/docs",) if docs else ())
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, query_timeout=query_timeout)

@@ -20,6 +20,7 @@ from crmhub.cli.jobs import print_outcome
 from crmhub.config import Settings
 from crmhub.services.hub import HubService
 from crmhub.services.jobs import JobService
+from crmhub.services.users import UserService
 from crmhub.store.database import Database
 from crmhub.store.records import Stamp
 from crmhub.store.schema import AttributeSpec
@@ -68,6 +69,11 @@ def _run(jobs: JobService, name: str, **kw: Any) -> RunOutcome:
     if outcome.status not in ("succeeded", "succeeded_with_errors"):
         raise fail(f"demo run of {name} ended {outcome.status}")
     return outcome
+
+
+#: The demo hub's admin, for the web console (a demo on a loopback address only).
+DEMO_ADMIN = "admin@demo.example"
+DEMO_PASSWORD = "crmhub demo admin"
 
 
 @user_errors
@@ -182,6 +188,17 @@ def demo(
             f"snapshots under {settings.resolved_home / 'snapshots'}"
         )
         console.print(f"explore: CRMHUB_HOME={home} .venv/bin/crmhub runs list")
+        UserService(hub).create(DEMO_ADMIN, password=DEMO_PASSWORD, role="admin", name="Demo admin")
+        console.print(f"\n[bold]web console[/]: CRMHUB_HOME={home} .venv/bin/crmhub serve", soft_wrap=True)
+        console.print(
+            f"  then open http://127.0.0.1:8000/ and sign in as {DEMO_ADMIN} with the password {DEMO_PASSWORD!r}",
+            soft_wrap=True,
+        )
+        console.print(
+            "  (the demo's Salesforce emulator has stopped: the runs, their history and the records are "
+            "all there; testing the connection or a new run needs `crmhub emulate` and the connection "
+            "pointed at it)"
+        )
     finally:
         hub.close()
 
