@@ -29,6 +29,7 @@ from crmhub.testing.rigs import (
     Rig,
     SalesforceRig,
     Session,
+    ZohoRig,
     read_all,
     recording_retry,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "Rig",
     "SalesforceRig",
     "Session",
+    "ZohoRig",
     "case",
     "contract_cases",
     "pytest_cases",

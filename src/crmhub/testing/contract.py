@@ -221,7 +221,7 @@ def given_5000_records_sharing_one_modstamp_when_a_run_stops_after_one_page_and_
 ) -> None:
     n = rig.names
     with rig.open(size=5200) as s:
-        tie = (s.now() - timedelta(minutes=10)).replace(microsecond=123_000)
+        tie = rig.stamp((s.now() - timedelta(minutes=10)).replace(microsecond=123_000))
         tied = set(s.set_modstamp(tie, 5000))
         # The first run reads one page, then stops (killed, cancelled …): its cursor is what it read.
         run = s.connector.read(n.object, [n.name], since=tie, page_size=200)

@@ -146,6 +146,10 @@ class Rig:
         """The connector's push-down of ``expr`` (None for connectors that filter locally)."""
         return None
 
+    def stamp(self, when: datetime) -> datetime:
+        """``when`` at the CRM's modstamp precision (Zoho keeps whole seconds)."""
+        return when
+
     # The source's own view (emulator control API) ---------------------------------------------
 
     def count(self, session: Session, object_name: str) -> int:
@@ -391,7 +395,85 @@ class CsvRig(Rig):
         return None if row is None else row.get(field_name)
 
 
-BUILTIN_RIGS: list[Rig] = [SalesforceRig(), HubSpotRig(), CsvRig()]
+# -- Zoho CRM ---------------------------------------------------------------------------------------
+
+
+class ZohoRig(Rig):
+    kind = "zoho"
+    label = "zoho against its emulator"
+    names = Names(
+        object="Accounts",
+        name="Account_Name",
+        number="Employees",
+        picklist="Industry",
+        multi="Products",
+        key="Hub_ID",
+        date="Customer_Since",
+        picklist_values=("Banking", "Insurance", "Retail"),
+        multi_values=("CRM", "Analytics"),
+        child="Contacts",
+        reference="Account_Name",
+        path="Account_Name.Account_Name",
+        parent="Accounts",
+        parent_field="Account_Name",
+    )
+    min_page = 200
+
+    def connector_class(self) -> Any:
+        from crmhub.connectors.zoho import ZohoConnector
+
+        return ZohoConnector
+
+    @contextlib.contextmanager
+    def open(self, *, size: int = 300, children: int = 60, **options: Any) -> Iterator[Session]:
+        from crmhub.connectors.zoho import ZohoConnector, ZohoCredentials, ZohoSettings
+        from crmhub.emulators.zoho import (
+            DEFAULT_CLIENT_ID,
+            DEFAULT_CLIENT_SECRET,
+            DEFAULT_REFRESH_TOKEN,
+            ZohoEmulator,
+        )
+
+        options.pop("oauth", None)  # Zoho connections always use OAuth refresh tokens
+        emulator = ZohoEmulator(accounts=size, contacts=children, leads=5, users=5, seed=7, **options)
+        sleeps: list[float] = []
+        with serve_in_thread(emulator.app) as url:
+            connector = ZohoConnector(
+                # The emulator compares text case-insensitively, so text criteria may be pushed.
+                ZohoSettings(accounts_url=url, text_case_insensitive=True),
+                ZohoCredentials(
+                    client_id=DEFAULT_CLIENT_ID,
+                    client_secret=DEFAULT_CLIENT_SECRET,
+                    refresh_token=DEFAULT_REFRESH_TOKEN,
+                ),
+                retry=recording_retry(sleeps),
+            )
+            try:
+                yield Session(self, connector, emulator=emulator, sleeps=sleeps)
+            finally:
+                connector.close()
+
+    def compile(self, expr: Any, schema: dict[str, Any]) -> Any:
+        from crmhub.expr import to_zoho_coql
+
+        return to_zoho_coql(expr, schema=schema, text_case_insensitive=True)
+
+    def stamp(self, when: datetime) -> datetime:
+        return when.replace(microsecond=0)
+
+    def value(self, session: Session, record_id: str, field_name: str) -> Any:
+        record = session.emulator.get(self.names.object, record_id)
+        if record is None:
+            return None
+        value = record.get(field_name)
+        if isinstance(value, list):
+            return ";".join(value)
+        if isinstance(value, dict):
+            return value.get("id")
+        return value
+
+
+BUILTIN_RIGS: list[Rig] = [SalesforceRig(), HubSpotRig(), CsvRig(), ZohoRig()]
 
 
 # -- small helpers the cases share -----------------------------------------------------------------
