@@ -235,3 +235,48 @@ def test_given_an_update_without_an_id_then_that_record_fails_and_the_others_are
             "Accounts", [{"Account_Name": "x"}, {REMOTE_ID: target, "Account_Name": "y"}], mode="update"
         )
     assert [(r.ok, r.error_code) for r in results] == [(False, "MISSING_ID"), (True, None)]
+
+
+def test_zoho_has_default_outbound_templates_and_automap_rules_for_its_api_names() -> None:
+    from crmhub.mapping.automap import SourceField, TargetAttribute, automap
+    from crmhub.mapping.templates import template_parent, template_rows
+
+    accounts = {r.source: r.target for r in template_rows("zoho", "accounts", "account")}
+    assert accounts["name"] == "Account_Name"
+    assert accounts["partner_status"] == "Partner_Status" and accounts["partner_id"] == "Partner_ID"
+    contacts = {r.source: r.target for r in template_rows("zoho", "Contacts", "contact")}
+    assert contacts["email"] == "Email" and contacts["last_name"] == "Last_Name"
+    assert template_parent("zoho", "Contacts", "contact") == ("account", "Account_Name")
+    proposals = automap(
+        [
+            SourceField("Account_Name", "Account Name", "text"),
+            SourceField("Account_Type", "Account Type", "text"),
+            SourceField("Billing_City", "Billing City", "text"),
+            SourceField("Owner.email", "Email", "text"),
+        ],
+        [
+            TargetAttribute("name", "Name", "text"),
+            TargetAttribute("type", "Type", "text"),
+            TargetAttribute("billing_city", "Billing city", "text"),
+            TargetAttribute("owner_email", "Owner e-mail", "text"),
+        ],
+        propose_new=False,
+    )
+    assert {(p.row.source, p.row.target) for p in proposals} == {
+        ("Account_Name", "name"),
+        ("Account_Type", "type"),
+        ("Billing_City", "billing_city"),
+        ("Owner.email", "owner_email"),
+    }
+    contact = automap(
+        [
+            SourceField("Account_Name", "Account Name", "text"),
+            SourceField("Mailing_Country", "Mailing Country", "text"),
+        ],
+        [TargetAttribute("account", "Account", "foreign_key"), TargetAttribute("country", "Country", "text")],
+        propose_new=False,
+    )
+    assert {(p.row.source, p.row.target) for p in contact} == {
+        ("Account_Name", "account"),
+        ("Mailing_Country", "country"),
+    }

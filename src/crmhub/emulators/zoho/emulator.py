@@ -38,11 +38,11 @@ from __future__ import annotations
 import base64
 import re
 import time
-from urllib.parse import parse_qs
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 from starlette.exceptions import HTTPException
