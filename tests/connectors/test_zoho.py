@@ -51,8 +51,9 @@ def test_given_more_rows_than_coql_offsets_reach_when_read_then_a_second_window_
 ):
     emulator = ZohoEmulator(accounts=100_300, contacts=0, leads=0, users=1, seed=2)
     ids = emulator.ids("Accounts")
-    # 200 records around row 100,000 share one modstamp: the cut falls inside them.
-    emulator.set_modstamp("Accounts", "2026-01-01T00:00:00Z", ids=ids[99_900:100_100])
+    # 200 records around row 100,000 share one modstamp (row 99,900's): the cut falls inside them.
+    shared = emulator.get("Accounts", ids[99_900])["Modified_Time"]  # type: ignore[index]
+    emulator.set_modstamp("Accounts", shared, ids=ids[99_900:100_100])
     with zoho(emulator) as connector:
         records, pages = read_all(connector.read("Accounts", ["Account_Name"]))
     got = [r.id for r in records]

@@ -208,6 +208,7 @@ def windowed(
     cur_stamp: S | None = None
     cur_ids: set[I] = set()
     window: Window[S, I] = Window(lo=lo)
+    tie_max: I | None = None  # the highest id a capped slice of the tie reached
     while True:
         max_id: I | None = None
         batches = fetch(window)
@@ -232,12 +233,15 @@ def windowed(
                 yield kept
         if window.tie is not None:
             if capped:
-                if max_id is None or (window.id_floor is not None and max_id <= window.id_floor):  # type: ignore[operator]
+                floor = window.id_floor if tie_max is None else tie_max
+                if max_id is None or (floor is not None and max_id <= floor):  # type: ignore[operator]
                     raise ConnectorFatalError(
-                        f"{what} does not advance past id {window.id_floor} at modstamp {window.tie}"
+                        f"{what} does not advance past id {floor} at modstamp {window.tie}"
                     )
+                tie_max = max_id
                 window = Window(tie=window.tie, id_floor=max_id)
                 continue
+            tie_max = None
             window = Window(lo=window.tie, exclusive=True)
             continue
         if not capped or cur_stamp is None:
