@@ -497,6 +497,12 @@ class ZohoConnector(HttpConnector[ZohoSettings, ZohoCredentials]):
         lookups = {p for p in wanted if "." not in p and kinds.get(p) is not None and kinds[p].reference_to}
         datetimes = {p for p in wanted if p in kinds and kinds[p].value_type == "datetime"}
         extra = [p for p in wanted if p not in set(fields)]
+        wanted_set = set(wanted)
+        drop = [k for k in ("id", MODSTAMP) if k not in wanted_set]
+        modstamp_wanted = MODSTAMP in wanted_set
+        lookup_list = sorted(lookups)
+        datetime_list = sorted(datetimes - {MODSTAMP})
+        n_wanted = len(wanted_set)
         ordinal = 0
         pending = 0
 
@@ -508,19 +514,27 @@ class ZohoConnector(HttpConnector[ZohoSettings, ZohoCredentials]):
                 if raw is None:
                     page.records.append(RemoteRecord(record_id, stamp, dict.fromkeys(fields), True, ordinal))
                     continue
-                values: dict[str, Any] = {}
+                # A COQL row holds the selected fields, id and Modified_Time: it becomes the
+                # record's values in place (lookups to their id, datetimes to UTC text).
+                values: dict[str, Any] = raw
+                for key in drop:
+                    values.pop(key, None)
+                if modstamp_wanted:
+                    values[MODSTAMP] = stamp
                 try:
-                    for p in wanted:
-                        v = raw.get(p) if p != "id" else record_id
+                    for key in lookup_list:
+                        v = values.get(key)
+                        if isinstance(v, dict):
+                            values[key] = v.get("id")
+                    for key in datetime_list:
+                        v = values.get(key)
                         if v is not None:
-                            if p in lookups and isinstance(v, dict):
-                                v = v.get("id")
-                            elif p in datetimes:
-                                v = utc_text(v)
-                        values[p] = v
+                            values[key] = utc_text(v)
                 except CoercionError as exc:
                     page.rejected.append(RejectedRow(ordinal, record_id, str(exc)))
                     continue
+                if len(values) != n_wanted:
+                    values = {key: values.get(key) for key in wanted}
                 if predicate is not None:
                     try:
                         if not predicate(values):

@@ -723,6 +723,9 @@ class HubSpotEmulator(EmulatorBase):
                     "TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit."
                 )
             self._burst.append(now)
+            # The body is read before the lock: Starlette keeps it, so the handlers' reads of it
+            # inside return at once and nothing awaits the network while the lock is held.
+            await request.body()
             with self.lock:
                 response = await self._route(request, request.path_params["rest"].strip("/").split("/"))
         except _HubSpotError as exc:
