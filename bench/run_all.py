@@ -14,24 +14,27 @@ import orjson
 
 HERE = Path(__file__).parent
 SCRIPTS = sorted(p for p in HERE.glob("*.py") if not p.name.startswith("_") and p.name != "run_all.py")
+#: Further runs of a script with arguments: report name → (script, arguments).
+VARIANTS = {"connector_read_zoho": ("connector_read.py", ["--kind", "zoho"])}
 
 
 def main() -> int:
     reports: dict[str, object] = {}
     failed = []
     (HERE / "results").mkdir(exist_ok=True)
-    for script in SCRIPTS:
-        print(f"running {script.name} …", file=sys.stderr, flush=True)
-        proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=False)
+    runs = [(s.stem, s, []) for s in SCRIPTS] + [(n, HERE / f, a) for n, (f, a) in VARIANTS.items()]
+    for name, script, extra in runs:
+        print(f"running {name} …", file=sys.stderr, flush=True)
+        proc = subprocess.run(
+            [sys.executable, str(script), *extra], capture_output=True, text=True, check=False
+        )
         if proc.returncode != 0:
-            failed.append(script.name)
-            reports[script.stem] = {"error": proc.stderr.strip().splitlines()[-5:]}
+            failed.append(name)
+            reports[name] = {"error": proc.stderr.strip().splitlines()[-5:]}
             continue
         report = orjson.loads(proc.stdout)
-        reports[script.stem] = report
-        (HERE / "results" / f"{script.stem}.json").write_bytes(
-            orjson.dumps(report, option=orjson.OPT_INDENT_2)
-        )
+        reports[name] = report
+        (HERE / "results" / f"{name}.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     sys.stdout.write(orjson.dumps(reports, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 1 if failed else 0
 

@@ -14,6 +14,9 @@ from contextlib import contextmanager
 
 import pytest
 
+# The shipped contract suite asserts with plain ``assert``: let pytest explain its failures.
+pytest.register_assert_rewrite("crmhub.testing")
+
 POSTGRES_URL = os.environ.get("CRMHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

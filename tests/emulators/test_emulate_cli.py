@@ -110,7 +110,7 @@ def test_given_a_wrong_flag_value_when_starting_then_one_clear_line_and_a_non_ze
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
-@pytest.mark.parametrize("kind", ["salesforce", "hubspot"])
+@pytest.mark.parametrize("kind", ["salesforce", "hubspot", "zoho"])
 def test_given_an_emulator_when_started_then_it_says_it_seeds_and_its_connections_add_line_works(
     kind: str, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -143,9 +143,8 @@ def test_given_an_emulator_when_started_then_it_says_it_seeds_and_its_connection
             if not line:
                 break
             lines.append(line)
-        assert lines[0].startswith(
-            f"seeding the {'Salesforce' if kind == 'salesforce' else 'HubSpot'} emulator: 3 "
-        )
+        label = {"salesforce": "Salesforce", "hubspot": "HubSpot", "zoho": "Zoho CRM"}[kind]
+        assert lines[0].startswith(f"seeding the {label} emulator: 3 ")
         add = next(line.strip() for line in lines if line.strip().startswith("crmhub connections add"))
         monkeypatch.setenv("CRMHUB_HOME", str(tmp_path / "home"))
         monkeypatch.delenv("CRMHUB_DATABASE_URL", raising=False)

@@ -1,15 +1,22 @@
-"""``crmhub emulate``: serve a protocol-faithful CRM emulator on loopback until stopped."""
+"""``crmhub emulate KIND``: serve a protocol-faithful CRM emulator on loopback until stopped.
+
+One command per entry of :data:`crmhub.emulators.registry.EMULATORS`, generated from it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, Optional
 
 import typer
+
+from crmhub.emulators.registry import EMULATORS, EmulatorEntry
 
 app = typer.Typer(help="Serve a protocol-faithful CRM emulator on loopback.", no_args_is_help=True)
 
@@ -76,116 +83,66 @@ def _serve(app_: object, port: int, tls_cert: Path | None, tls_key: Path | None,
     typer.echo("emulator stopped")
 
 
-@app.command("salesforce")
-def salesforce(
-    port: int = typer.Option(8701, "--port", help=_PORT_HELP),
-    accounts: int = typer.Option(1000, "--accounts", help="Seeded Account records."),
-    contacts: int = typer.Option(2000, "--contacts", help="Seeded Contact records."),
-    users: int = typer.Option(10, "--users", help="Seeded User records (at least 1)."),
-    seed: int = typer.Option(0, "--seed", help=_SEED_HELP),
-    tls_cert: Path | None = typer.Option(None, "--tls-cert", help=_CERT_HELP),
-    tls_key: Path | None = typer.Option(None, "--tls-key", help=_KEY_HELP),
-    fault_rate: float = typer.Option(0.0, "--fault-rate", help=_FAULT_HELP),
-) -> None:
-    """Serve the Salesforce REST API emulator (OAuth, SOQL, sObjects, composite)."""
-    _check_common(port, {"--accounts": accounts, "--contacts": contacts}, fault_rate, tls_cert, tls_key)
-    if users < 1:
-        _fail(f"--users must be at least 1, got {users}")
-    from crmhub.emulators import FaultConfig, SalesforceEmulator
+def _command(entry: EmulatorEntry) -> Callable[..., None]:
+    """The ``crmhub emulate KIND`` command of one registry entry (its flags from the entry's seeds)."""
 
-    typer.echo(f"seeding the Salesforce emulator: {accounts} accounts, {contacts} contacts, {users} users …")
-    emulator = SalesforceEmulator(
-        accounts=accounts,
-        contacts=contacts,
-        users=users,
-        seed=seed,
-        fault=FaultConfig.uniform(fault_rate, seed=seed),
-    )
-    v = emulator.api_version
-    insecure = " -k" if tls_cert else ""
+    def run(**options: Any) -> None:
+        port, seed, fault_rate = options["port"], options["seed"], options["fault_rate"]
+        tls_cert, tls_key = options["tls_cert"], options["tls_key"]
+        counts = {s.name: int(options[s.name]) for s in entry.seeds}
+        plain = {s.flag: counts[s.name] for s in entry.seeds if s.minimum <= 0}
+        _check_common(port, plain, fault_rate, tls_cert, tls_key)
+        for s in entry.seeds:
+            if s.minimum > 0 and counts[s.name] < s.minimum:
+                _fail(f"{s.flag} must be at least {s.minimum}, got {counts[s.name]}")
+        from crmhub.emulators import FaultConfig
 
-    def describe(url: str) -> list[str]:
-        return [
-            f"crmhub Salesforce emulator on {url} (API v{v}; {accounts} accounts, {contacts} contacts, "
-            f"{users} users; seed {seed})",
-            f"  username       {emulator.username}",
-            f"  password       {emulator.password}  (send password + security token: "
-            f"{emulator.password}{emulator.security_token})",
-            f"  security token {emulator.security_token}",
-            f"  client id      {emulator.client_id}",
-            f"  client secret  {emulator.client_secret}",
-            "Get a token:",
-            f"  curl{insecure} -s -X POST {url}/services/oauth2/token -d grant_type=password "
-            f"-d client_id={emulator.client_id} -d client_secret={emulator.client_secret} "
-            f"-d username={emulator.username} -d password={emulator.password}{emulator.security_token}",
-            "Run a SOQL query with it:",
-            f'  curl{insecure} -s -H "Authorization: Bearer $TOKEN" '
-            f'"{url}/services/data/v{v}/query?q=SELECT+Id,Name,Industry+FROM+Account+LIMIT+5"',
-            f"Control endpoints: {url}/__emulator/state (see crmhub.emulators docs)",
-            "Connect crmhub to it:",
-            f"  crmhub connections add sf-emulator --kind salesforce --set login_url={url} "
-            f"--set username={emulator.username} --secret client_id={emulator.client_id} "
-            f"--secret client_secret={emulator.client_secret} --secret password={emulator.password} "
-            f"--secret security_token={emulator.security_token}"
-            + (" --set verify_tls=false" if tls_cert else ""),
-            "Press Ctrl-C to stop.",
-        ]
+        typer.echo(entry.seeding_line(counts))
+        emulator = entry.build(counts, seed, FaultConfig.uniform(fault_rate, seed=seed))
+        tls = tls_cert is not None
+        _serve(emulator.app, port, tls_cert, tls_key, lambda url: entry.describe(emulator, url, tls))
 
-    _serve(emulator.app, port, tls_cert, tls_key, describe)
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [
+        inspect.Parameter(
+            "port", keyword, default=typer.Option(entry.port, "--port", help=_PORT_HELP), annotation=int
+        ),
+        *(
+            inspect.Parameter(
+                s.name, keyword, default=typer.Option(s.default, s.flag, help=s.help), annotation=int
+            )
+            for s in entry.seeds
+        ),
+        inspect.Parameter(
+            "seed", keyword, default=typer.Option(0, "--seed", help=_SEED_HELP), annotation=int
+        ),
+        inspect.Parameter(
+            "tls_cert",
+            keyword,
+            default=typer.Option(None, "--tls-cert", help=_CERT_HELP),
+            annotation=Optional[Path],  # noqa: UP045
+        ),
+        inspect.Parameter(
+            "tls_key",
+            keyword,
+            default=typer.Option(None, "--tls-key", help=_KEY_HELP),
+            annotation=Optional[Path],  # noqa: UP045
+        ),
+        inspect.Parameter(
+            "fault_rate",
+            keyword,
+            default=typer.Option(0.0, "--fault-rate", help=_FAULT_HELP),
+            annotation=float,
+        ),
+    ]
+    run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    run.__doc__ = entry.summary
+    run.__name__ = entry.kind
+    return run
 
 
-@app.command("hubspot")
-def hubspot(
-    port: int = typer.Option(8702, "--port", help=_PORT_HELP),
-    accounts: int = typer.Option(1000, "--accounts", help="Seeded companies."),
-    contacts: int = typer.Option(2000, "--contacts", help="Seeded contacts."),
-    owners: int = typer.Option(10, "--owners", help="Seeded owners (at least 1)."),
-    seed: int = typer.Option(0, "--seed", help=_SEED_HELP),
-    tls_cert: Path | None = typer.Option(None, "--tls-cert", help=_CERT_HELP),
-    tls_key: Path | None = typer.Option(None, "--tls-key", help=_KEY_HELP),
-    fault_rate: float = typer.Option(0.0, "--fault-rate", help=_FAULT_HELP),
-) -> None:
-    """Serve the HubSpot CRM API emulator (v3 objects, search, batch, properties, associations)."""
-    _check_common(port, {"--accounts": accounts, "--contacts": contacts}, fault_rate, tls_cert, tls_key)
-    if owners < 1:
-        _fail(f"--owners must be at least 1, got {owners}")
-    from crmhub.emulators import FaultConfig, HubSpotEmulator
-
-    typer.echo(f"seeding the HubSpot emulator: {accounts} companies, {contacts} contacts, {owners} owners …")
-    emulator = HubSpotEmulator(
-        companies=accounts,
-        contacts=contacts,
-        owners=owners,
-        seed=seed,
-        fault=FaultConfig.uniform(fault_rate, seed=seed),
-    )
-    insecure = " -k" if tls_cert else ""
-
-    def describe(url: str) -> list[str]:
-        return [
-            f"crmhub HubSpot emulator on {url} ({accounts} companies, {contacts} contacts, {owners} owners; "
-            f"seed {seed})",
-            f"  private app token  {emulator.private_app_token}",
-            f"  client id          {emulator.client_id}",
-            f"  client secret      {emulator.client_secret}",
-            f"  auth code          {emulator.auth_code}",
-            f"  refresh token      {emulator.default_refresh_token}",
-            "Get an OAuth token (or use the private app token directly):",
-            f"  curl{insecure} -s -X POST {url}/oauth/v1/token -d grant_type=refresh_token "
-            f"-d client_id={emulator.client_id} -d client_secret={emulator.client_secret} "
-            f"-d refresh_token={emulator.default_refresh_token}",
-            "List companies:",
-            f'  curl{insecure} -s -H "Authorization: Bearer {emulator.private_app_token}" '
-            f'"{url}/crm/v3/objects/companies?limit=5&properties=name,domain,industry"',
-            f"Control endpoints: {url}/__emulator/state",
-            "Connect crmhub to it:",
-            f"  crmhub connections add hs-emulator --kind hubspot --set base_url={url} "
-            f"--secret access_token={emulator.private_app_token}"
-            + (" --set verify_tls=false" if tls_cert else ""),
-            "Press Ctrl-C to stop.",
-        ]
-
-    _serve(emulator.app, port, tls_cert, tls_key, describe)
+for _entry in EMULATORS:
+    app.command(_entry.kind)(_command(_entry))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,9 +12,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from crmhub.connectors.usage import ApiUsage
+
+if TYPE_CHECKING:
+    from crmhub.expr.ast import Expr
 
 
 class Capability(StrEnum):
@@ -26,6 +29,8 @@ class Capability(StrEnum):
     RELATIONSHIPS = "relationships"  # dot paths like Owner.Name
     UPSERT = "upsert"  # upsert by an external id field
     TOTAL_ESTIMATE = "total_estimate"
+    BATCH_READ = "batch_read"  # reads records by id (:class:`BatchReader`)
+    ARCHIVE = "archive"  # deletes records by id (:class:`Archiver`)
 
 
 WriteMode = Literal["create", "update", "upsert"]
@@ -166,7 +171,7 @@ class Connector(Protocol):
         object_name: str,
         fields: Sequence[str],
         *,
-        filter: Any = None,
+        filter: Expr | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         page_size: int | None = None,
@@ -181,8 +186,17 @@ class Connector(Protocol):
         ...
 
     def preview(
-        self, object_name: str, fields: Sequence[str], *, filter: Any = None, limit: int = 10
+        self, object_name: str, fields: Sequence[str], *, filter: Expr | None = None, limit: int = 10
     ) -> list[RemoteRecord]: ...
+
+    def resolve_path(self, object_name: str, path: str) -> FieldInfo:
+        """The field a path ends at (``Owner.Name`` → User.Name; a plain name → that field).
+
+        Dot paths work where the connector has :attr:`Capability.RELATIONSHIPS`; otherwise (and for
+        a path that does not resolve) a :class:`~crmhub.connectors.errors.ConnectorFatalError`
+        names the problem.
+        """
+        ...
 
     def write(
         self,
@@ -200,3 +214,37 @@ class Connector(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class BatchReader(Protocol):
+    """The optional behaviour of :attr:`Capability.BATCH_READ`."""
+
+    def batch_read(
+        self, object_name: str, ids: Sequence[str], fields: Sequence[str], *, id_property: str | None = None
+    ) -> list[RemoteRecord]:
+        """The records with these ids (or ``id_property`` values), in the order asked; missing ones left out."""
+        ...
+
+
+@runtime_checkable
+class Archiver(Protocol):
+    """The optional behaviour of :attr:`Capability.ARCHIVE`."""
+
+    def archive(self, object_name: str, ids: Sequence[str]) -> list[WriteResult]:
+        """Delete (archive) records by id; one result per id."""
+        ...
+
+
+def batch_reader(connector: Connector) -> BatchReader | None:
+    """The connector as a :class:`BatchReader` when it declares the capability, else ``None``."""
+    if Capability.BATCH_READ in connector.capabilities and isinstance(connector, BatchReader):
+        return connector
+    return None
+
+
+def archiver(connector: Connector) -> Archiver | None:
+    """The connector as an :class:`Archiver` when it declares the capability, else ``None``."""
+    if Capability.ARCHIVE in connector.capabilities and isinstance(connector, Archiver):
+        return connector
+    return None

@@ -113,6 +113,7 @@ _BUILTIN_SPECS = (
     "crmhub.connectors.csv.spec",
     "crmhub.connectors.salesforce.spec",
     "crmhub.connectors.hubspot.spec",
+    "crmhub.connectors.zoho.spec",
 )
 _loaded = False
 

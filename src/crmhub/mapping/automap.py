@@ -36,8 +36,11 @@ SYNONYMS: Mapping[str, tuple[str, ...]] = {
     "title": ("jobtitle",),
     "domain": ("domain", "website_domain"),
     "owner_email": ("owner_email", "hubspot_owner_email"),
-    "type": ("type", "account_type"),
-    "account": ("accountid", "associatedcompanyid", "account_id"),
+    "type": ("type", "account_type", "accounttype"),
+    # Zoho names the account's name and a contact's account lookup both Account_Name.
+    "name": ("accountname",),
+    "account": ("accountid", "associatedcompanyid", "account_id", "accountname"),
+    "country": ("mailingcountry",),
 }
 
 COMPATIBLE: Mapping[str, frozenset[str]] = {

@@ -54,7 +54,50 @@ TEMPLATES: Mapping[tuple[str, str, str], Mapping[str, str]] = {
         "title": "jobtitle",
         "phone": "phone",
     },
+    ("zoho", "Accounts", "account"): {
+        "name": "Account_Name",
+        "website": "Website",
+        "industry": "Industry",
+        "employees": "Employees",
+        "annual_revenue": "Annual_Revenue",
+        "billing_country": "Billing_Country",
+        "billing_city": "Billing_City",
+        "phone": "Phone",
+        "type": "Account_Type",
+        "partner_status": "Partner_Status",
+        "partner_id": "Partner_ID",
+        "products": "Products",
+        "description": "Description",
+    },
+    ("zoho", "Contacts", "contact"): {
+        "email": "Email",
+        "first_name": "First_Name",
+        "last_name": "Last_Name",
+        "title": "Title",
+        "phone": "Phone",
+        "country": "Mailing_Country",
+    },
 }
+
+#: (connector kind, remote object, hub object type) → (hub foreign key, CRM parent field): an outbound
+#: job of that shape sets ``parent_link`` / ``parent_field`` to these (a contact under its account).
+PARENTS: Mapping[tuple[str, str, str], tuple[str, str]] = {
+    ("salesforce", "Contact", "contact"): ("account", "AccountId"),
+    ("hubspot", "contacts", "contact"): ("account", "associatedcompanyid"),
+    ("zoho", "Contacts", "contact"): ("account", "Account_Name"),
+}
+
+
+def template_parent(kind: str, remote_object: str, object_type: str) -> tuple[str, str] | None:
+    """(parent_link, parent_field) of the template, or ``None`` when the object has no parent."""
+    return next(
+        (
+            parent
+            for (k, r, o), parent in PARENTS.items()
+            if k == kind and r.lower() == remote_object.lower() and o == object_type
+        ),
+        None,
+    )
 
 
 def template_rows(kind: str, remote_object: str, object_type: str) -> list[MappingRow]:

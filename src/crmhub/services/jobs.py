@@ -320,14 +320,13 @@ class JobService:
         With ``unresolved``, a dot path that does not resolve is left out and its reason kept there
         (validation reports each on its own); without it, the first one raises.
         """
-        resolve = getattr(connector, "resolve_path", None)
         description = connector.describe(spec.remote_object)
         out = {f.name: f for f in description.fields}
         paths = set(spec.fields) | {r.source for r in spec.mapping if r.source}
         for path in sorted(paths):
-            if "." in path and resolve is not None:
+            if "." in path:
                 try:
-                    out[path] = resolve(spec.remote_object, path)
+                    out[path] = connector.resolve_path(spec.remote_object, path)
                 except CrmHubError as exc:
                     if unresolved is None:
                         raise

@@ -10,8 +10,7 @@ import pytest
 
 from crmhub.connectors.csv import CsvConnector, CsvSettings
 from crmhub.connectors.csv.connector import CsvFormatError
-
-from .rigs import read_all
+from crmhub.testing import read_all
 
 _VALID = "id,name,city\n" + "".join(f"{i},Company {i},Lyon\n" for i in range(1, 50_001))
 

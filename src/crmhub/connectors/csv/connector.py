@@ -42,6 +42,7 @@ from crmhub.connectors.csv.spec import CsvCredentials, CsvSettings
 from crmhub.connectors.errors import ConnectorFatalError
 from crmhub.connectors.files import PathNotAllowedError, confine
 from crmhub.connectors.filtering import Predicate, local_predicate
+from crmhub.connectors.kit import resolve_plain
 from crmhub.connectors.usage import ApiUsage
 from crmhub.core.values import CoercionError, coercer_for, format_datetime
 
@@ -393,6 +394,10 @@ class CsvConnector:
                 )
             types[info.name] = info.value_type
         return local_predicate(filter, types)
+
+    def resolve_path(self, object_name: str, path: str) -> FieldInfo:
+        """The column ``path`` names (a file has no related records, so no dot paths)."""
+        return resolve_plain(self.describe(object_name), path, crm="CSV")
 
     def preview(
         self, object_name: str, fields: Sequence[str], *, filter: Any = None, limit: int = 10

@@ -43,11 +43,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 import orjson
 
+from crmhub.connectors.auth import ApiKeyAuth, OAuth2, oauth_form, secret
 from crmhub.connectors.base import (
     REMOTE_ID,
     Capability,
@@ -62,14 +64,18 @@ from crmhub.connectors.base import (
     WriteResult,
 )
 from crmhub.connectors.errors import ConnectorFatalError, RecordRejectedError
-from crmhub.connectors.filtering import local_predicate
-from crmhub.connectors.http import Action, ApiClient, ErrorTable, RetryPolicy
-from crmhub.connectors.hubspot.auth import HubSpotAuth
+from crmhub.connectors.http import Action, Auth, ErrorTable, UsageHook
 from crmhub.connectors.hubspot.spec import SEARCH_PAGE_MAX, HubSpotCredentials, HubSpotSettings
+from crmhub.connectors.kit import HttpConnector
 from crmhub.connectors.usage import ApiUsage
 from crmhub.core.concurrency import prefetch
 from crmhub.core.errors import CrmHubError
 from crmhub.core.values import COERCERS, CoercionError, format_datetime
+
+if TYPE_CHECKING:
+    from crmhub.expr.ast import Expr
+    from crmhub.expr.pushdown import PushDown
+    from crmhub.expr.types import ValueType
 
 #: Inputs per batch call (HubSpot's documented batch limit).
 BATCH_LIMIT = 100
@@ -264,8 +270,12 @@ class _Plan:
 _Row = tuple[str, int, str, dict[str, Any]]
 
 
-class HubSpotConnector:
+class HubSpotConnector(HttpConnector[HubSpotSettings, HubSpotCredentials]):
     kind: ClassVar[str] = "hubspot"
+    label: ClassVar[str] = "HubSpot"
+    errors: ClassVar[ErrorTable] = HUBSPOT_ERRORS
+    path_depth: ClassVar[int] = 1
+    push_paths: ClassVar[bool] = False  # search cannot filter on an associated record
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.READ,
@@ -276,35 +286,42 @@ class HubSpotConnector:
             Capability.RELATIONSHIPS,
             Capability.UPSERT,
             Capability.TOTAL_ESTIMATE,
+            Capability.BATCH_READ,
+            Capability.ARCHIVE,
         }
     )
 
-    def __init__(
-        self,
-        settings: HubSpotSettings,
-        credentials: HubSpotCredentials,
-        *,
-        retry: RetryPolicy | None = None,
-        http: httpx.Client | None = None,
-    ) -> None:
-        self.settings = settings
-        self.usage = ApiUsage()
-        self._http = http or httpx.Client(timeout=120.0, verify=settings.verify_tls)
-        self.auth = HubSpotAuth(settings, credentials, self._http)
-        self.api = ApiClient(
-            settings.base_url.rstrip("/"),
-            crm="HubSpot",
-            auth=self.auth,
-            errors=HUBSPOT_ERRORS,
-            retry=retry,
-            usage=self.usage,
-            usage_hook=_usage_hook,
-            http=self._http,
+    def make_auth(self, http: httpx.Client) -> Auth:
+        s, c = self.settings, self.credentials
+        if s.auth_method == "private_app":
+            return ApiKeyAuth(crm="HubSpot private app", key=secret(c.access_token))
+        form = partial(
+            oauth_form,
+            "HubSpot",
+            "refresh_token",
+            client_id=secret(c.client_id),
+            client_secret=secret(c.client_secret),
+            refresh_token=secret(c.refresh_token),
         )
-        self._describes: dict[str, ObjectDescription] = {}
+        return OAuth2(
+            crm="HubSpot",
+            token_url=self.base_url() + "/oauth/v1/token",
+            form=form,
+            http=http,
+            hint="reconnect the HubSpot app: the refresh token or client credentials are not accepted",
+        )
 
-    def close(self) -> None:
-        self._http.close()
+    def base_url(self) -> str:
+        return self.settings.base_url.rstrip("/")
+
+    def usage_hook(self) -> UsageHook:
+        return _usage_hook
+
+    def push_down(self, expr: Expr, schema: dict[str, ValueType]) -> PushDown[Any]:
+        from crmhub.expr import to_hubspot
+
+        plain = {k: v for k, v in schema.items() if "." not in k}
+        return to_hubspot(expr, schema=plain, limits=_reserved_limits())
 
     @staticmethod
     def object_name(name: str) -> str:
@@ -334,11 +351,7 @@ class HubSpotConnector:
         """The standard objects this connector reads and writes (custom objects are not listed)."""
         return [ObjectInfo("companies", "Companies"), ObjectInfo("contacts", "Contacts")]
 
-    def describe(self, object_name: str) -> ObjectDescription:
-        name = self.object_name(object_name)
-        cached = self._describes.get(name)
-        if cached is not None:
-            return cached
+    def _describe(self, name: str) -> ObjectDescription:
         body = self.api.request_json("GET", f"/crm/v3/properties/{name}", what=f"describe {name}")
         fields: list[FieldInfo] = []
         for prop in (body or {}).get("results", []):
@@ -356,14 +369,12 @@ class HubSpotConnector:
                 )
             )
         modstamp = MODSTAMPS.get(name, "hs_lastmodifieddate")
-        description = ObjectDescription(
+        return ObjectDescription(
             ObjectInfo(name, name.capitalize()),
             tuple(fields),
             modstamp_field=modstamp if modstamp in names else None,
             id_field=ID_PROPERTY,
         )
-        self._describes[name] = description
-        return description
 
     def _field(self, object_name: str, prop: dict[str, Any]) -> FieldInfo:
         name = str(prop["name"])
@@ -432,17 +443,15 @@ class HubSpotConnector:
 
     # Reading --------------------------------------------------------------------------------
 
-    def _plan(self, object_name: str, fields: Sequence[str], filter: Any) -> _Plan:
+    def _plan(self, object_name: str, fields: Sequence[str], filter: Expr | None) -> _Plan:
         name = self.object_name(object_name)
         description = self.describe(name)
         modstamp = description.modstamp_field or MODSTAMPS.get(name, "hs_lastmodifieddate")
         for path in fields:
             self.resolve_path(name, path)
-        groups: list[list[dict[str, Any]]] = []
-        predicate = None
-        extra: list[str] = []
-        if filter is not None:
-            groups, predicate, extra = self._filter(name, fields, filter)
+        split = self.plan_filter(name, fields, filter)
+        groups = [list(g["filters"]) for g in split.pushed or []]
+        predicate, extra = split.predicate, split.extra
         wanted = [*fields, *extra]
         properties = list(dict.fromkeys(p for p in wanted if "." not in p))
         paths: dict[str, list[tuple[str, str]]] = {}
@@ -452,42 +461,12 @@ class HubSpotConnector:
                 paths.setdefault(rel, []).append((path, prop))
         return _Plan(name, modstamp, list(fields), properties, paths, groups, predicate, extra)
 
-    def _filter(
-        self, name: str, fields: Sequence[str], filter: Any
-    ) -> tuple[list[list[dict[str, Any]]], Callable[[dict[str, Any]], bool] | None, list[str]]:
-        """(pushed filter groups, local predicate or None, paths read only for the predicate)."""
-        from crmhub.expr import ValueType, ast, to_hubspot
-        from crmhub.expr import fields as expr_fields
-        from crmhub.expr.pushdown import conjuncts, to_nnf
-
-        schema = {path: ValueType(self.resolve_path(name, path).value_type) for path in expr_fields(filter)}
-        local: list[ast.Expr] = []
-        remote: list[ast.Expr] = []
-        for part in conjuncts(to_nnf(filter)):
-            (local if any("." in p for p in expr_fields(part)) else remote).append(part)
-        groups: list[list[dict[str, Any]]] = []
-        if remote:
-            pushdown = to_hubspot(
-                remote[0] if len(remote) == 1 else ast.And(tuple(remote)),
-                schema={k: v for k, v in schema.items() if "." not in k},
-                limits=_reserved_limits(),
-            )
-            groups = [list(g["filters"]) for g in pushdown.pushed or []]
-            if pushdown.residual is not None:
-                local.append(pushdown.residual)
-        if not local:
-            return groups, None, []
-        residual = local[0] if len(local) == 1 else ast.And(tuple(local))
-        needed = expr_fields(residual)
-        predicate = local_predicate(residual, {path: schema[path] for path in needed})
-        return groups, predicate, sorted(set(needed) - set(fields))
-
     def read(
         self,
         object_name: str,
         fields: Sequence[str],
         *,
-        filter: Any = None,
+        filter: Expr | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         page_size: int | None = None,
@@ -506,18 +485,6 @@ class HubSpotConnector:
             close = getattr(batches, "close", None)
             if close is not None:
                 close()  # a reader that stops early stops the helper too
-
-    def preview(
-        self, object_name: str, fields: Sequence[str], *, filter: Any = None, limit: int = 10
-    ) -> list[RemoteRecord]:
-        plan = self._plan(object_name, fields, filter)
-        size = limit if plan.predicate is None else SEARCH_PAGE_MAX
-        out: list[RemoteRecord] = []
-        for page in self._pages(plan, self._search(plan, None, None, max(1, min(size, SEARCH_PAGE_MAX))), []):
-            out.extend(page.records)
-            if len(out) >= limit:
-                break
-        return out[:limit]
 
     def _pages(
         self, plan: _Plan, batches: Iterator[tuple[list[_Row], int | None]], deleted: list[_Row]

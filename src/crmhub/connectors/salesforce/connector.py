@@ -12,11 +12,12 @@ import re
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 import orjson
 
+from crmhub.connectors.auth import OAuth2, oauth_form, secret
 from crmhub.connectors.base import (
     REMOTE_ID,
     Capability,
@@ -31,15 +32,18 @@ from crmhub.connectors.base import (
     WriteResult,
 )
 from crmhub.connectors.errors import ConnectorFatalError
-from crmhub.connectors.filtering import local_predicate
-from crmhub.connectors.http import Action, ApiClient, ErrorTable, RetryPolicy
-from crmhub.connectors.salesforce.auth import SalesforceAuth
+from crmhub.connectors.http import Action, Auth, ErrorTable, UsageHook
+from crmhub.connectors.kit import HttpConnector
 from crmhub.connectors.salesforce.spec import SalesforceCredentials, SalesforceSettings
 from crmhub.connectors.usage import ApiUsage
 from crmhub.core.concurrency import prefetch
 from crmhub.core.errors import CrmHubError
 from crmhub.core.values import COERCERS, CoercionError
-from crmhub.expr.checker import did_you_mean
+
+if TYPE_CHECKING:
+    from crmhub.expr.ast import Expr
+    from crmhub.expr.pushdown import PushDown
+    from crmhub.expr.types import ValueType
 
 COLLECTION_LIMIT = 200
 
@@ -127,8 +131,10 @@ def soql_datetime(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-class SalesforceConnector:
+class SalesforceConnector(HttpConnector[SalesforceSettings, SalesforceCredentials]):
     kind: ClassVar[str] = "salesforce"
+    label: ClassVar[str] = "Salesforce"
+    errors: ClassVar[ErrorTable] = SALESFORCE_ERRORS
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.READ,
@@ -142,30 +148,43 @@ class SalesforceConnector:
         }
     )
 
-    def __init__(
-        self,
-        settings: SalesforceSettings,
-        credentials: SalesforceCredentials,
-        *,
-        retry: RetryPolicy | None = None,
-        http: httpx.Client | None = None,
-    ) -> None:
-        self.settings = settings
-        self.usage = ApiUsage()
-        self._http = http or httpx.Client(timeout=120.0, verify=settings.verify_tls)
-        self.auth = SalesforceAuth(settings, credentials, self._http)
-        self.api = ApiClient(
-            "",
-            crm="Salesforce",
-            auth=self.auth,
-            errors=SALESFORCE_ERRORS,
-            retry=retry,
-            usage=self.usage,
-            usage_hook=_usage_hook,
-            http=self._http,
-        )
-        self._describes: dict[str, ObjectDescription] = {}
+    def make_auth(self, http: httpx.Client) -> Auth:
+        s, c = self.settings, self.credentials
+        self.instance_url = s.instance_url
         self._ready = False
+
+        def form() -> dict[str, str]:
+            password = secret(c.password)
+            return oauth_form(
+                "Salesforce",
+                s.flow,
+                client_id=secret(c.client_id),
+                client_secret=secret(c.client_secret),
+                refresh_token=secret(c.refresh_token),
+                username=s.username,
+                password=password and password + (secret(c.security_token) or ""),
+                optional=("client_id", "client_secret"),
+            )
+
+        def learn(body: dict[str, Any]) -> None:
+            if body.get("instance_url") and not s.instance_url:
+                self.instance_url = str(body["instance_url"])
+
+        return OAuth2(
+            crm="Salesforce",
+            token_url=s.login_url.rstrip("/") + "/services/oauth2/token",
+            form=form,
+            http=http,
+            on_token=learn,
+        )
+
+    def usage_hook(self) -> UsageHook:
+        return _usage_hook
+
+    def push_down(self, expr: Expr, schema: dict[str, ValueType]) -> PushDown[Any]:
+        from crmhub.expr import to_soql
+
+        return to_soql(expr, schema=schema)
 
     @property
     def base(self) -> str:
@@ -175,13 +194,10 @@ class SalesforceConnector:
         if self._ready:
             return
         self.auth.headers()  # logs in, learns instance_url
-        if not self.auth.instance_url:
+        if not self.instance_url:
             raise ConnectorFatalError("Salesforce did not name an instance_url; set it in the connection")
-        self.api.set_base_url(self.auth.instance_url)
+        self.api.set_base_url(self.instance_url)
         self._ready = True
-
-    def close(self) -> None:
-        self._http.close()
 
     # Discovery ------------------------------------------------------------------------------
 
@@ -194,7 +210,7 @@ class SalesforceConnector:
         daily = limits.get("DailyApiRequests", {}) if isinstance(limits, dict) else {}
         return ConnectionCheck(
             True,
-            f"connected to {self.auth.instance_url} (API v{self.settings.api_version})",
+            f"connected to {self.instance_url} (API v{self.settings.api_version})",
             {"daily_api_max": daily.get("Max"), "daily_api_remaining": daily.get("Remaining")},
         )
 
@@ -212,10 +228,7 @@ class SalesforceConnector:
             for o in body.get("sobjects", [])
         ]
 
-    def describe(self, object_name: str) -> ObjectDescription:
-        cached = self._describes.get(object_name.lower())
-        if cached is not None:
-            return cached
+    def _describe(self, object_name: str) -> ObjectDescription:
         self._ensure()
         body = self.api.request_json(
             "GET", f"{self.base}/sobjects/{object_name}/describe", what=f"describe {object_name}"
@@ -242,12 +255,8 @@ class SalesforceConnector:
             for f in body.get("fields", [])
         )
         names = {f.name for f in fields}
-        modstamp = (
-            "SystemModstamp"
-            if "SystemModstamp" in names
-            else ("LastModifiedDate" if "LastModifiedDate" in names else None)
-        )
-        description = ObjectDescription(
+        modstamp = next((n for n in ("SystemModstamp", "LastModifiedDate") if n in names), None)
+        return ObjectDescription(
             ObjectInfo(
                 body.get("name", object_name),
                 body.get("label", object_name),
@@ -258,36 +267,6 @@ class SalesforceConnector:
             modstamp_field=modstamp,
             id_field="Id",
         )
-        self._describes[object_name.lower()] = description
-        return description
-
-    def resolve_path(self, object_name: str, path: str) -> FieldInfo:
-        """The field a dot path ends at (``Owner.Name`` → User.Name); ConnectorFatalError if none."""
-        parts = path.split(".")
-        current = object_name
-        for depth, part in enumerate(parts):
-            description = self.describe(current)
-            if depth == len(parts) - 1:
-                info = description.field(part)
-                if info is None:
-                    hint = did_you_mean(part, [f.name for f in description.fields])
-                    raise ConnectorFatalError(f"{current} has no field {part!r} (in {path!r}){hint}")
-                return info
-            relation = next(
-                (
-                    f
-                    for f in description.fields
-                    if f.relationship_name and f.relationship_name.lower() == part.lower()
-                ),
-                None,
-            )
-            if relation is None or not relation.reference_to:
-                names = [f.relationship_name for f in description.fields if f.relationship_name]
-                raise ConnectorFatalError(
-                    f"{current} has no relationship {part!r} (in {path!r}){did_you_mean(part, names)}"
-                )
-            current = relation.reference_to[0]
-        raise ConnectorFatalError(f"empty field path {path!r}")  # pragma: no cover
 
     # Reading --------------------------------------------------------------------------------
 
@@ -330,24 +309,12 @@ class SalesforceConnector:
             soql += f" LIMIT {int(limit)}"
         return soql
 
-    def _filter(self, object_name: str, filter: Any) -> tuple[str | None, Any]:
-        """(pushed-down WHERE, local predicate or None)."""
-        if filter is None:
-            return None, None
-        from crmhub.expr import fields, to_soql
-
-        schema = {path: self.resolve_path(object_name, path).value_type for path in fields(filter)}
-        pushdown = to_soql(filter, schema=schema)  # type: ignore[arg-type]
-        if pushdown.residual is None:
-            return pushdown.pushed, None
-        return pushdown.pushed, local_predicate(pushdown.residual, schema)
-
     def read(
         self,
         object_name: str,
         fields: Sequence[str],
         *,
-        filter: Any = None,
+        filter: Expr | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         page_size: int | None = None,
@@ -356,17 +323,18 @@ class SalesforceConnector:
         self._ensure()
         for path in fields:
             self.resolve_path(object_name, path)
-        where, predicate = self._filter(object_name, filter)
-        extra = [] if predicate is None else sorted(set(_filter_fields(filter)) - set(fields))
+        plan = self.plan_filter(object_name, fields, filter)
         soql = self.build_query(
             object_name,
-            [*fields, *extra],
-            where=where,
+            [*fields, *plan.extra],
+            where=plan.pushed,
             since=since,
             until=until,
             include_deleted=include_deleted,
         )
-        yield from self._pages(object_name, soql, fields, extra, predicate, include_deleted, page_size)
+        yield from self._pages(
+            object_name, soql, fields, plan.extra, plan.predicate, include_deleted, page_size
+        )
 
     def _pages(
         self,
@@ -483,30 +451,6 @@ class SalesforceConnector:
         finally:
             pages.close()
 
-    def preview(
-        self, object_name: str, fields: Sequence[str], *, filter: Any = None, limit: int = 10
-    ) -> list[RemoteRecord]:
-        self._ensure()
-        for path in fields:
-            self.resolve_path(object_name, path)
-        where, predicate = self._filter(object_name, filter)
-        extra = [] if predicate is None else sorted(set(_filter_fields(filter)) - set(fields))
-        soql = self.build_query(
-            object_name,
-            [*fields, *extra],
-            where=where,
-            since=None,
-            until=None,
-            include_deleted=False,
-            limit=None if predicate is not None else limit,
-        )
-        out: list[RemoteRecord] = []
-        for page in self._pages(object_name, soql, fields, extra, predicate, False, 200):
-            out.extend(page.records)
-            if len(out) >= limit:
-                break
-        return out[:limit]
-
     # Writing --------------------------------------------------------------------------------
 
     def write(
@@ -586,9 +530,3 @@ def _sf_values(record: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def _filter_fields(filter: Any) -> set[str]:
-    from crmhub.expr import fields
-
-    return set(fields(filter))

@@ -138,6 +138,10 @@ class EmulatorBase(ABC):
     def _api_routes(self) -> list[Route]:
         """The CRM's own endpoints."""
 
+    def _exception_handlers(self) -> dict[Any, Callable[[Request, Exception], Any]]:
+        """Starlette exception handlers turning the CRM's errors (and 404/405) into its error bodies."""
+        return {}
+
     @abstractmethod
     def _fault_applies(self, method: str, path: str) -> bool:
         """Whether a request is an API call faults may hit."""
@@ -153,7 +157,8 @@ class EmulatorBase(ABC):
         """The emulator as an ASGI app (built once)."""
         if self._app is None:
             inner = Starlette(
-                routes=[Mount(CONTROL_PREFIX, routes=control_routes(self)), *self._api_routes()]
+                routes=[Mount(CONTROL_PREFIX, routes=control_routes(self)), *self._api_routes()],
+                exception_handlers=self._exception_handlers(),
             )
             self._app = FaultMiddleware(
                 inner,

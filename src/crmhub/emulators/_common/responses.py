@@ -38,6 +38,16 @@ async def read_json(request: Request) -> Any:
         raise JSONBodyError(f"the request body is not valid JSON: {exc}") from exc
 
 
+def parse_json(body: bytes) -> Any:
+    """A body already read as JSON; raises :class:`JSONBodyError` when it is empty or not JSON."""
+    if not body.strip():
+        raise JSONBodyError("the request body is empty")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise JSONBodyError(f"the request body is not valid JSON: {exc}") from exc
+
+
 def correlation_id() -> str:
     """A random correlation id in the UUID form HubSpot uses."""
     return str(uuid.uuid4())

@@ -31,13 +31,14 @@ class UsageMeter:
         self.refused = 0
         self._lock = threading.Lock()
 
-    def consume(self) -> bool:
-        """Count one request; false (and nothing counted) when the daily limit is reached."""
+    def consume(self, cost: int = 1) -> bool:
+        """Count one request costing ``cost`` units (Zoho: API credits); false (and nothing counted)
+        when the daily limit is reached."""
         with self._lock:
             if self.used >= self.limit:
                 self.refused += 1
                 return False
-            self.used += 1
+            self.used += cost
             return True
 
     def reset(self) -> None:

@@ -45,6 +45,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -59,7 +60,7 @@ from crmhub.emulators._common.responses import (
     correlation_id,
     iso_ms,
     json_response,
-    read_json,
+    parse_json,
 )
 from crmhub.emulators._common.table import LookupSpec, Record, RecordTable, Ref
 from crmhub.emulators.hubspot import data
@@ -607,11 +608,89 @@ class HubSpotEmulator(EmulatorBase):
         return orjson.dumps(body), [(b"retry-after", str(config.retry_after_seconds).encode())]
 
     def _api_routes(self) -> list[Route]:
-        methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+        objects = "/crm/v3/objects/{otype}"
+        typed = self._path_type
+
+        def ep(handler: Callable[..., Response]) -> Callable[[Request], Any]:
+            return self._endpoint(handler)
+
         return [
             Route("/oauth/v1/token", self._token_endpoint, methods=["POST"]),
-            Route("/crm/{rest:path}", self._crm_endpoint, methods=methods),
+            Route(objects, ep(lambda r, otype: self._list(r, typed(otype))), methods=["GET"]),
+            Route(objects, ep(lambda r, otype: self._create_one(r, typed(otype))), methods=["POST"]),
+            Route(f"{objects}/search", ep(lambda r, otype: self._search(r, typed(otype))), methods=["POST"]),
+            Route(
+                f"{objects}/batch/{{action}}",
+                ep(lambda r, otype, action: self._batch(r, typed(otype), action)),
+                methods=["POST"],
+            ),
+            Route(
+                f"{objects}/{{rid}}",
+                ep(lambda r, otype, rid: self._get_one(r, typed(otype), rid)),
+                methods=["GET"],
+            ),
+            Route(
+                f"{objects}/{{rid}}",
+                ep(lambda r, otype, rid: self._update_one(r, typed(otype), rid)),
+                methods=["PATCH"],
+            ),
+            Route(
+                f"{objects}/{{rid}}",
+                ep(lambda r, otype, rid: self._archive_one(typed(otype), rid)),
+                methods=["DELETE"],
+            ),
+            Route(
+                f"{objects}/{{rid}}/associations/{{target}}",
+                ep(lambda r, otype, rid, target: self._v3_associations(typed(otype), rid, typed(target))),
+                methods=["GET"],
+            ),
+            Route(
+                "/crm/v3/properties/{otype}",
+                ep(lambda r, otype: self._properties(typed(otype), None)),
+                methods=["GET"],
+            ),
+            Route(
+                "/crm/v3/properties/{otype}/{name}",
+                ep(lambda r, otype, name: self._properties(typed(otype), name)),
+                methods=["GET"],
+            ),
+            Route("/crm/v3/owners", ep(lambda r: self._owners_endpoint(r, [])), methods=["GET"]),
+            Route(
+                "/crm/v3/owners/{rest:path}",
+                ep(lambda r, rest: self._owners_endpoint(r, [p for p in rest.split("/") if p])),
+                methods=["GET"],
+            ),
+            Route(
+                "/crm/v4/objects/{rest:path}",
+                ep(lambda r, rest: self._v4_object_associations(r, [p for p in rest.split("/") if p])),
+                methods=["GET", "PUT", "DELETE"],
+            ),
+            Route(
+                "/crm/v4/associations/{source}/{target}/batch/read",
+                ep(lambda r, source, target: self._v4_batch_read(r, typed(source), typed(target))),
+                methods=["POST"],
+            ),
         ]
+
+    def _exception_handlers(self) -> dict[Any, Callable[[Request, Exception], Any]]:
+        async def no_route(request: Request, exc: Exception) -> Response:
+            # HubSpot answers an unknown path, or a known one with another method, 404 (not 405).
+            error = _HubSpotError(
+                404, f"No route found for {request.method} {request.url.path}", "OBJECT_NOT_FOUND"
+            )
+            return json_response(error.body, 404)
+
+        return {HTTPException: no_route}
+
+    def _properties(self, otype: ObjectType, name: str | None) -> Response:
+        if name is None:
+            return json_response(
+                {"results": [p.definition(self.clock.start_ms, i) for i, p in enumerate(otype.props)]}
+            )
+        prop = otype.prop(name)
+        if prop is None:
+            raise _HubSpotError(404, f"Unable to find property {name}", "OBJECT_NOT_FOUND")
+        return json_response(prop.definition(self.clock.start_ms, otype.props.index(prop)))
 
     # -- OAuth ---------------------------------------------------------------------------------------------
 
@@ -711,73 +790,37 @@ class HubSpotEmulator(EmulatorBase):
         exc.headers = {"Retry-After": "1" if policy != "DAILY" else "86400"}
         return exc
 
-    async def _crm_endpoint(self, request: Request) -> Response:
-        private_app = False
-        try:
-            private_app = self._authorize(request)
-            if not self.usage_meter.consume():
-                raise self._rate_limited("DAILY", "You have reached your daily limit.")
-            now = time.monotonic()
-            if self.burst_limit is not None and self._recent(10.0) >= self.burst_limit:
-                raise self._rate_limited(
-                    "TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit."
-                )
-            self._burst.append(now)
-            with self.lock:
-                response = await self._route(request, request.path_params["rest"].strip("/").split("/"))
-        except _HubSpotError as exc:
-            response = json_response(exc.body, exc.status, exc.headers)
-        except JSONBodyError as exc:
-            response = json_response(_HubSpotError(400, f"Invalid input JSON: {exc}").body, 400)
-        except (ValueError, TypeError) as exc:  # odd query parameters or input shapes
-            response = json_response(_HubSpotError(400, f"Invalid input: {exc}").body, 400)
-        response.headers.update(self._rate_headers(private_app))
-        return response
+    def _endpoint(self, handler: Callable[..., Response]) -> Callable[[Request], Any]:
+        """One CRM endpoint: auth, the daily and burst limits, HubSpot's error bodies and rate headers.
 
-    async def _route(self, request: Request, parts: list[str]) -> Response:
-        method = request.method
-        if len(parts) >= 3 and parts[0] == "v3" and parts[1] == "objects":
-            otype = self._path_type(parts[2])
-            rest = parts[3:]
-            if not rest:
-                if method == "GET":
-                    return self._list(request, otype)
-                if method == "POST":
-                    return await self._create_one(request, otype)
-            elif rest == ["search"] and method == "POST":
-                return await self._search(request, otype)
-            elif len(rest) == 2 and rest[0] == "batch" and method == "POST":
-                return await self._batch(request, otype, rest[1])
-            elif len(rest) == 1:
-                if method == "GET":
-                    return self._get_one(request, otype, rest[0])
-                if method == "PATCH":
-                    return await self._update_one(request, otype, rest[0])
-                if method == "DELETE":
-                    return self._archive_one(otype, rest[0])
-            elif len(rest) == 3 and rest[1] == "associations" and method == "GET":
-                return self._v3_associations(otype, rest[0], self._path_type(rest[2]))
-        if len(parts) >= 3 and parts[0] == "v3" and parts[1] == "properties":
-            otype = self._path_type(parts[2])
-            if method == "GET" and len(parts) == 3:
-                return json_response(
-                    {"results": [p.definition(self.clock.start_ms, i) for i, p in enumerate(otype.props)]}
-                )
-            if method == "GET" and len(parts) == 4:
-                prop = otype.prop(parts[3])
-                if prop is None:
-                    raise _HubSpotError(404, f"Unable to find property {parts[3]}", "OBJECT_NOT_FOUND")
-                return json_response(prop.definition(self.clock.start_ms, otype.props.index(prop)))
-        if parts[:2] == ["v3", "owners"] and method == "GET":
-            return self._owners_endpoint(request, parts[2:])
-        if len(parts) >= 4 and parts[:2] == ["v4", "objects"]:
-            return await self._v4_object_associations(request, parts[2:])
-        if len(parts) == 6 and parts[:2] == ["v4", "associations"] and parts[4:] == ["batch", "read"]:
-            if method == "POST":
-                return await self._v4_batch_read(
-                    request, self._path_type(parts[2]), self._path_type(parts[3])
-                )
-        raise _HubSpotError(404, f"No route found for {method} {request.url.path}", "OBJECT_NOT_FOUND")
+        The body is read first; the handler then runs under the lock without awaiting anything.
+        """
+
+        async def endpoint(request: Request) -> Response:
+            private_app = False
+            request.state.body = await request.body()
+            try:
+                private_app = self._authorize(request)
+                if not self.usage_meter.consume():
+                    raise self._rate_limited("DAILY", "You have reached your daily limit.")
+                now = time.monotonic()
+                if self.burst_limit is not None and self._recent(10.0) >= self.burst_limit:
+                    raise self._rate_limited(
+                        "TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit."
+                    )
+                self._burst.append(now)
+                with self.lock:
+                    response = handler(request, **request.path_params)
+            except _HubSpotError as exc:
+                response = json_response(exc.body, exc.status, exc.headers)
+            except JSONBodyError as exc:
+                response = json_response(_HubSpotError(400, f"Invalid input JSON: {exc}").body, 400)
+            except (ValueError, TypeError) as exc:  # odd query parameters or input shapes
+                response = json_response(_HubSpotError(400, f"Invalid input: {exc}").body, 400)
+            response.headers.update(self._rate_headers(private_app))
+            return response
+
+        return endpoint
 
     def _path_type(self, name: str) -> ObjectType:
         otype = object_type(name)
@@ -881,8 +924,8 @@ class HubSpotEmulator(EmulatorBase):
 
     # -- single writes ---------------------------------------------------------------------------------------
 
-    async def _body(self, request: Request) -> dict[str, Any]:
-        body = await read_json(request)
+    def _body(self, request: Request) -> dict[str, Any]:
+        body = parse_json(request.state.body)
         if not isinstance(body, dict):
             raise _HubSpotError(400, "Invalid input JSON: the body must be an object")
         return body
@@ -893,8 +936,8 @@ class HubSpotEmulator(EmulatorBase):
     def _conflict(self, exc: _Conflict) -> _HubSpotError:
         return _HubSpotError(409, str(exc), "CONFLICT")
 
-    async def _create_one(self, request: Request, otype: ObjectType) -> Response:
-        body = await self._body(request)
+    def _create_one(self, request: Request, otype: ObjectType) -> Response:
+        body = self._body(request)
         try:
             values = self._convert(otype, body.get("properties") or {})
             row = self._create_record(otype, values, self.clock.next_stamp())
@@ -910,8 +953,8 @@ class HubSpotEmulator(EmulatorBase):
             self._render(otype, rec, self._property_names(otype, [*otype.default_props, *values])), 201
         )
 
-    async def _update_one(self, request: Request, otype: ObjectType, record_id: str) -> Response:
-        body = await self._body(request)
+    def _update_one(self, request: Request, otype: ObjectType, record_id: str) -> Response:
+        body = self._body(request)
         row = self._find_row(otype, record_id, request.query_params.get("idProperty"))
         if row is None:
             raise self._not_found()
@@ -957,7 +1000,7 @@ class HubSpotEmulator(EmulatorBase):
 
     # -- search ------------------------------------------------------------------------------------------------
 
-    async def _search(self, request: Request, otype: ObjectType) -> Response:
+    def _search(self, request: Request, otype: ObjectType) -> Response:
         if self.search_rate_limit is not None:
             now = time.monotonic()
             while self._search_times and self._search_times[0] <= now - 1:
@@ -965,7 +1008,7 @@ class HubSpotEmulator(EmulatorBase):
             if len(self._search_times) >= self.search_rate_limit:
                 raise self._rate_limited("SECONDLY", "You have reached your secondly limit.")
             self._search_times.append(now)
-        body = await self._body(request)
+        body = self._body(request)
         typed = self._typed(otype)
         try:
             plan = plan_search(body, otype, typed, self._assoc_ids_of(otype))
@@ -1038,10 +1081,10 @@ class HubSpotEmulator(EmulatorBase):
         body["completedAt"] = iso_ms(self.clock.now_ms())
         return json_response(body, 207 if errors else ok_status)
 
-    async def _batch(self, request: Request, otype: ObjectType, action: str) -> Response:
+    def _batch(self, request: Request, otype: ObjectType, action: str) -> Response:
         if action not in ("read", "create", "update", "upsert", "archive"):
             raise _HubSpotError(404, f"No route found for batch/{action}", "OBJECT_NOT_FOUND")
-        body = await self._body(request)
+        body = self._body(request)
         inputs = body.get("inputs")
         if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
             raise _HubSpotError(400, "Invalid input JSON: inputs must be a list of objects")
@@ -1213,7 +1256,7 @@ class HubSpotEmulator(EmulatorBase):
             out.append({"category": "HUBSPOT_DEFINED", "typeId": t, "label": label})
         return out
 
-    async def _v4_object_associations(self, request: Request, parts: list[str]) -> Response:
+    def _v4_object_associations(self, request: Request, parts: list[str]) -> Response:
         # parts: {from}/{id}/associations/{to}[/{toId}] or {from}/{id}/associations/default/{to}/{toId}
         otype = self._path_type(parts[0])
         record_id = parts[1]
@@ -1241,7 +1284,7 @@ class HubSpotEmulator(EmulatorBase):
                 body["paging"] = {"next": {"after": str(after + limit)}}
             return json_response(body)
         if len(parts) == 5 and method == "PUT":
-            specs = await read_json(request)
+            specs = parse_json(request.state.body)
             if not isinstance(specs, list):
                 raise _HubSpotError(400, "Invalid input JSON: the body must be a list of association types")
             types = {int(s.get("associationTypeId", 0)) for s in specs if isinstance(s, dict)}
@@ -1308,8 +1351,8 @@ class HubSpotEmulator(EmulatorBase):
             }
         )
 
-    async def _v4_batch_read(self, request: Request, otype: ObjectType, target: ObjectType) -> Response:
-        body = await self._body(request)
+    def _v4_batch_read(self, request: Request, otype: ObjectType, target: ObjectType) -> Response:
+        body = self._body(request)
         inputs = body.get("inputs")
         if not isinstance(inputs, list):
             raise _HubSpotError(400, "Invalid input JSON: inputs must be a list")

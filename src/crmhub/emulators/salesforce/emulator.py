@@ -500,6 +500,9 @@ class SalesforceEmulator(EmulatorBase):
             self._authorize(request)
             if not self.usage_meter.consume():
                 raise _ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+            # The body is read before the lock: Starlette keeps it, so the handlers' reads of it
+            # inside return at once and nothing awaits the network while the lock is held.
+            await request.body()
             with self.lock:
                 response = await self._route(request, version, parts[1:])
         except _ApiError as exc:
