@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import os
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -190,23 +191,38 @@ trigger_auth = TriggerAuth()
 #: Threads for calls that wait on a CRM (test, describe, preview, validate …): their own pool, so
 #: slow CRMs never take the threads the quick hub reads run on.
 CRM_THREADS = 16
-_crm_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
+
+
+def _pool_bound(size: int, doc: str) -> Callable[[F], F]:
+    """A decorator that runs a sync route on a thread pool of its own (``size`` threads per event
+    loop) instead of the shared worker threads."""
+    limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def bound(fn: F) -> F:
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            loop = asyncio.get_running_loop()
+            limiter = limiters.get(loop)
+            if limiter is None:
+                limiter = limiters.setdefault(loop, anyio.CapacityLimiter(size))
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=limiter)
+
+        return wrapper  # type: ignore[return-value]
+
+    bound.__doc__ = doc
+    return bound
+
+
+#: Run a route that waits on a CRM in the CRM pool instead of the shared worker threads.
+crm_bound = _pool_bound(CRM_THREADS, "Run a route that waits on a CRM in the CRM pool.")
+#: Run a route whose cost the caller's input decides (a records filter: up to the statement timeout)
+#: in a pool of its own, so that slow filters never hold the threads every other route uses.
+filter_bound = _pool_bound(
+    int(os.environ.get("CRMHUB_API_FILTER_THREADS", "2")),
+    "Run a route whose cost the caller's input decides.",
 )
-
-
-def crm_bound(fn: F) -> F:
-    """Run a route that waits on a CRM in the CRM pool instead of the shared worker threads."""
-
-    @functools.wraps(fn)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        limiter = _crm_limiters.get(loop)
-        if limiter is None:
-            limiter = _crm_limiters.setdefault(loop, anyio.CapacityLimiter(CRM_THREADS))
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=limiter)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def base_url(request: Request) -> str:

@@ -3,8 +3,9 @@ when runs end, and the scheduler (one leader per database) — as one ASGI app.
 
 ``crmhub serve`` runs ``uvicorn crmhub.api.server:app_from_environment --factory`` (the CLI does
 not import the API). ``CRMHUB_RUN_WORKERS`` sets the number of run threads (default 2),
-``CRMHUB_API_THREADS`` the threads that serve quick requests (default 4; calls that wait on a CRM
-have a pool of their own), ``CRMHUB_PUBLIC_URL`` the base URL shown in trigger calls and messages,
+``CRMHUB_API_THREADS`` the threads that serve quick requests (default 1: more threads contend for
+the interpreter lock and serve fewer requests; use ``--processes`` for more; calls that wait on a
+CRM and records filters have pools of their own, ``CRMHUB_API_FILTER_THREADS`` for the latter), ``CRMHUB_PUBLIC_URL`` the base URL shown in trigger calls and messages,
 ``CRMHUB_API_DOCS`` (``on`` / ``off``) whether ``/api/v1/docs`` and the OpenAPI document are served
 (``crmhub serve`` sets it off for a non-loopback address unless it is set), and
 ``CRMHUB_MAX_BODY_BYTES`` the largest request body (1 MiB).
@@ -42,7 +43,7 @@ def app_from_environment() -> FastAPI:
         background=background,
         on_shutdown=hub.close,
         public_url=os.environ.get("CRMHUB_PUBLIC_URL"),
-        api_threads=int(os.environ.get("CRMHUB_API_THREADS", "4")),
+        api_threads=int(os.environ.get("CRMHUB_API_THREADS", "1")),
         docs=os.environ.get("CRMHUB_API_DOCS", "on").strip().lower() not in {"off", "0", "false", "no"},
         max_body_bytes=int(os.environ.get("CRMHUB_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY))),
         query_timeout=float(os.environ.get("CRMHUB_QUERY_TIMEOUT_SECONDS", str(DEFAULT_QUERY_TIMEOUT))),

@@ -31,6 +31,8 @@ class Capability(StrEnum):
     TOTAL_ESTIMATE = "total_estimate"
     BATCH_READ = "batch_read"  # reads records by id (:class:`BatchReader`)
     ARCHIVE = "archive"  # deletes records by id (:class:`Archiver`)
+    #: talks to the CRM's API over HTTP: rate limits, access tokens and daily limits apply
+    REMOTE_API = "remote_api"
 
 
 WriteMode = Literal["create", "update", "upsert"]

@@ -256,6 +256,8 @@ class Run(Base):
         Index("ix_run_job_id_created_at", "job_id", "created_at"),
         # A job's newest run is one seek (run ids are ULIDs): the jobs page and the job's history.
         Index("ix_run_job_id_id", "job_id", "id"),
+        # Runs by status (active runs, history filtered by status newest first).
+        Index("ix_run_status_id", "status", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
@@ -263,7 +265,7 @@ class Run(Base):
     job_version: Mapped[int] = mapped_column(Integer)
     trigger: Mapped[str] = mapped_column(String(20))
     mode: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(30), index=True)
+    status: Mapped[str] = mapped_column(String(30))
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     counts: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     progress_done: Mapped[int] = mapped_column(Integer, default=0)

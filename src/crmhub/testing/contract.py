@@ -396,7 +396,7 @@ def given_a_batch_with_new_existing_and_bad_records_when_upserted_then_each_resu
 # -- rate limits, tokens, daily limit ------------------------------------------------------------------------
 
 
-@case(Capability.INCREMENTAL, why="files have no rate limit")
+@case(Capability.REMOTE_API, why="files have no rate limit")
 def given_a_storm_of_429s_with_retry_after_when_read_then_every_record_arrives_once_and_usage_counts_retries(
     rig: Rig,
 ) -> None:
@@ -414,7 +414,7 @@ def given_a_storm_of_429s_with_retry_after_when_read_then_every_record_arrives_o
         assert s.connector.usage.as_dict()["retries"] == refused
 
 
-@case(Capability.INCREMENTAL, why="files have no HTTP bodies")
+@case(Capability.REMOTE_API, why="files have no HTTP bodies")
 def given_page_bodies_cut_in_half_when_read_then_each_page_is_asked_again_and_every_record_arrives_once(
     rig: Rig,
 ) -> None:
@@ -429,7 +429,7 @@ def given_page_bodies_cut_in_half_when_read_then_each_page_is_asked_again_and_ev
         assert _ordered(rig, records)
 
 
-@case(Capability.INCREMENTAL, why="files need no token")
+@case(Capability.REMOTE_API, why="files need no token")
 def given_tokens_that_expire_between_pages_when_read_then_the_token_is_refreshed_and_no_page_is_lost(
     rig: Rig,
 ) -> None:
@@ -452,7 +452,7 @@ def given_tokens_that_expire_between_pages_when_read_then_the_token_is_refreshed
         assert s.connector.usage.refreshed_tokens == expired
 
 
-@case(Capability.INCREMENTAL, why="files need no token")
+@case(Capability.REMOTE_API, why="files need no token")
 def given_a_session_that_expires_again_while_a_call_waits_out_a_rate_limit_then_the_call_succeeds(
     rig: Rig,
 ) -> None:
@@ -475,7 +475,7 @@ def given_a_session_that_expires_again_while_a_call_waits_out_a_rate_limit_then_
         assert s.connector.usage.refreshed_tokens == 2
 
 
-@case(Capability.INCREMENTAL, why="files have no API limit")
+@case(Capability.REMOTE_API, why="files have no API limit")
 def given_the_daily_limit_is_reached_mid_read_then_a_limit_error_stops_the_read_and_the_cursor_resumes_it(
     rig: Rig,
 ) -> None:

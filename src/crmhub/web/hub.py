@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError as PydanticValidationError
 
 from crmhub.api import queries
+from crmhub.api.deps import filter_bound
 from crmhub.api.pagination import decode_cursor, encode_cursor
 from crmhub.api.routers import hub as api_hub
 from crmhub.api.schemas import AttributeCreate
@@ -45,6 +46,7 @@ def record_page(request: Request, hub_id: str, me: Signed) -> Response:
 
 
 @router.get("/hub/{object_type}")
+@filter_bound
 def object_type_page(
     request: Request, object_type: str, me: Signed, filter: str = "", cursor: str | None = None
 ) -> Response:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from crmhub.api import queries
-from crmhub.api.deps import Ctx, allow
+from crmhub.api.deps import Ctx, allow, filter_bound
 from crmhub.api.pagination import Cursor, Limit, Page, decode_cursor, page_of, slice_sorted
 from crmhub.api.schemas import (
     AttributeCreate,
@@ -141,6 +141,7 @@ def create_attribute(
     description='`filter` is a crmhub expression over the attributes, e.g. `industry = "Banking" AND '
     "employees > 100`; records come in hub id order.",
 )
+@filter_bound
 def list_records(
     object_type: TypeName,
     request: Request,

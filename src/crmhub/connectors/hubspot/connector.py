@@ -278,6 +278,7 @@ class HubSpotConnector(HttpConnector[HubSpotSettings, HubSpotCredentials]):
     push_paths: ClassVar[bool] = False  # search cannot filter on an associated record
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
+            Capability.REMOTE_API,
             Capability.READ,
             Capability.WRITE,
             Capability.INCREMENTAL,

@@ -137,6 +137,7 @@ class SalesforceConnector(HttpConnector[SalesforceSettings, SalesforceCredential
     errors: ClassVar[ErrorTable] = SALESFORCE_ERRORS
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
+            Capability.REMOTE_API,
             Capability.READ,
             Capability.WRITE,
             Capability.INCREMENTAL,

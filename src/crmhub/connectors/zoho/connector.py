@@ -174,6 +174,7 @@ class ZohoConnector(HttpConnector[ZohoSettings, ZohoCredentials]):
     path_depth: ClassVar[int] = 1
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
+            Capability.REMOTE_API,
             Capability.READ,
             Capability.WRITE,
             Capability.INCREMENTAL,
