@@ -9,6 +9,7 @@ configured at all (a fresh install before ``crmhub init``), or a placeholder or 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import typer
 
@@ -60,17 +61,74 @@ def serve(
         + (" (docs at /api/v1/docs)" if docs else "")
         + (f", {processes} processes" if processes > 1 else "")
     )
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        log_level=log_level,
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies or None,
-        lifespan="on",
-        # Each process is the whole app: API, run threads and a scheduler that ticks only while it
-        # holds the database's leader lock. Login throttles live in the database, so all processes
-        # count the same failures.
-        workers=processes if processes > 1 else None,
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or None,
+        "lifespan": "on",
+    }
+    if processes == 1:
+        uvicorn.run(APP_FACTORY, factory=True, **options)
+        return
+    _serve_processes(processes, options)
+
+
+def _serve_processes(count: int, options: dict[str, Any]) -> None:
+    """``count`` copies of the whole app (API, run threads, a scheduler that ticks only while it
+    holds the database's leader lock), each on its own listening socket bound with SO_REUSEPORT, so
+    the kernel spreads new connections evenly over them (one shared socket left most keep-alive
+    connections to whichever process woke first). Login throttles, runs and claims live in the
+    database, so the processes behave as one server. SIGINT or SIGTERM stops them all; if one dies,
+    the others are stopped too and the command fails."""
+    import multiprocessing
+    import signal
+
+    spawn = multiprocessing.get_context("spawn")
+    children = [
+        spawn.Process(target=_one_process, args=(options,), name=f"crmhub-serve-{n}") for n in range(count)
+    ]
+    for child in children:
+        child.start()
+    stopping = False
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.is_alive() and child.pid is not None:
+                os.kill(child.pid, signal.SIGINT)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    import time
+
+    while any(child.is_alive() for child in children):
+        if not stopping and any(not child.is_alive() for child in children):
+            stop(signal.SIGTERM, None)  # one died: the server is not whole, stop the rest
+        time.sleep(0.2)
+    for child in children:
+        child.join()
+    if not stopping or any(child.exitcode not in (0, None) for child in children):
+        raise typer.Exit(1)
+
+
+def _one_process(options: dict[str, Any]) -> None:
+    import socket
+
+    import uvicorn
+
+    host, port = options["host"], options["port"]
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    config = uvicorn.Config(APP_FACTORY, factory=True, **options)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn raises the SIGINT it shut down for again, once it is done
+        pass
