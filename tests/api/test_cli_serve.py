@@ -150,6 +150,24 @@ def test_serve_with_two_processes_shares_the_port_and_the_login_throttle(
             if "spawn_main" in " ".join(p.cmdline())
         ]
         assert len(serving) == 2, [p.cmdline() for p in psutil.Process(process.pid).children(recursive=True)]
+        # A listening socket per process (SO_REUSEPORT): the kernel spreads new connections over
+        # both (all 20 to one process has odds of 2 in a million).
+        clients = [httpx.Client(base_url=base) for _ in range(20)]
+        try:
+            for c in clients:
+                assert c.get("/health").status_code == 200
+            held = [
+                sum(
+                    1
+                    for conn in p.net_connections(kind="tcp")
+                    if conn.laddr and conn.laddr.port == port and conn.status == "ESTABLISHED"
+                )
+                for p in serving
+            ]
+            assert sum(held) == 20 and min(held) > 0, held
+        finally:
+            for c in clients:
+                c.close()
         # Each attempt on a new connection (either process may take it): the failures add up in the
         # database, so after the three free ones even the right password waits.
         wrong = {"email": "ops@example.com", "password": "not the password"}
