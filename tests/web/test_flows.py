@@ -191,3 +191,37 @@ def test_the_outbound_builder_keeps_the_parent_settings_of_a_job_it_edits(seeded
     kept = seeded.jobs.get("contacts-out")[1]
     assert (kept.parent_object, kept.parent_link, kept.parent_field) == ("accounts", "account", "account_ref")
     assert kept.match_field == "email" and kept.description == "parents kept"
+
+
+def test_run_now_runs_incrementally_and_run_full_sync_now_reads_everything(console: Api, signin: Any) -> None:
+    from crmhub.emulators import salesforce as sf
+    from crmhub.emulators.serve import serve_in_thread
+    from crmhub.store.runs import get_run
+    from execute.conftest import add_sf_connection, sf_job
+
+    emulator = sf.SalesforceEmulator(accounts=50, contacts=0, seed=5)
+    with serve_in_thread(emulator.app) as url:
+        add_sf_connection(console.jobs, url)
+        console.jobs.create(sf_job("sf-accounts"))
+        admin = signin(console.url, "admin")
+        modes = []
+        for button in ("Run now", "Run now", "Run full sync now"):
+            # Post the form that holds the button, with its own fields, as a browser would.
+            page = admin.get("/jobs/sf-accounts").text
+            form = next(
+                f
+                for f in re.findall(r"<form[^>]*>.*?</form>", page, flags=re.S)
+                if f">{button}</button>" in f
+            )
+            action = re.search(r'action="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+            fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', form))
+            answer = admin.post(action, data=fields)
+            assert answer.status_code == 303, answer.text[:500]
+            run_id = answer.headers["location"].removeprefix("/runs/")
+            console.wait(run_id)
+            with console.hub.db.read() as session:
+                run = get_run(session, run_id)
+                assert run.status == "succeeded", run.message
+                modes.append(run.mode)
+    # The first run has no cursor yet (a full read); the second continues from it; the third was asked full.
+    assert modes == ["full", "incremental", "full"], modes
