@@ -84,6 +84,7 @@ def _serve_processes(count: int, options: dict[str, Any]) -> None:
     the others are stopped too and the command fails."""
     import multiprocessing
     import signal
+    import time
 
     spawn = multiprocessing.get_context("spawn")
     children = [
@@ -102,8 +103,6 @@ def _serve_processes(count: int, options: dict[str, Any]) -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    import time
-
     while any(child.is_alive() for child in children):
         if not stopping and any(not child.is_alive() for child in children):
             stop(signal.SIGTERM, None)  # one died: the server is not whole, stop the rest
